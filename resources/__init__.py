@@ -1,0 +1,1 @@
+"""Data files shipped with Kluis (word lists, icons, style sheets)."""
