@@ -1,0 +1,1 @@
+"""Route modules: each registers its handlers on the listener's route table."""

@@ -1,0 +1,64 @@
+"""Schema versions: migrate to head, and check that a database is at head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from server.db.engine import Database
+from server.db.urls import redacted, sync_database_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaNotAtHead(Exception):
+    """The database schema is older or newer than this server's code."""
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sync_database_url(url).replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def upgrade_to_head(url: str) -> None:
+    """Apply every migration not yet applied (blocking; run from the command line)."""
+    command.upgrade(alembic_config(url), "head")
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def current_revision(database: Database) -> str | None:
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(_current_revision)
+
+
+async def require_head(database: Database) -> None:
+    current = await current_revision(database)
+    head = head_revision()
+    if current == head:
+        return
+    where = redacted(database.url)
+    if current is None:
+        state = "has no Kluis schema"
+    elif current in {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}:
+        state = f"is at revision {current}, older than this server's {head}"
+    else:
+        state = f"is at revision {current}, which this server does not know (written by a newer version?)"
+    raise SchemaNotAtHead(
+        f"the database {where} {state}; run `kluis-server migrate` with the same settings first"
+    )
