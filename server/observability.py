@@ -14,7 +14,7 @@ from server.logs import fields
 access_logger = logging.getLogger("kluis.access")
 
 # The *_created series double the exposition for no use to a dashboard.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 

@@ -9,12 +9,12 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.app import api_router, metrics_router
+from server.app import build_application
 from server.config import Settings
 from server.db.engine import Database
 from server.db.migrate import require_head
 from server.db.urls import redacted
-from server.http.dispatch import Dispatcher
+from server.http.dispatch import Authorizer, Dispatcher
 from server.http.limits import Limits
 from server.http.listener import HTTPListener
 from server.http.routing import Router
@@ -71,13 +71,17 @@ class KluisServer:
         self.state = state = ServerState(
             settings=settings, database=self.database, metrics=self.metrics, ca_fingerprint=fingerprint
         )
-        api = api_router(state)
-        metrics = metrics_router(state)
+        application = build_application(state)
+        api = application.api
         if settings.metrics_address is None:
-            api.include(metrics)
-        self.api_address = await self._listen("api", api, context, settings.listen_address)
+            api.include(application.metrics)
+        self.api_address = await self._listen(
+            "api", api, application.authorizer, context, settings.listen_address
+        )
         if settings.metrics_address is not None:
-            self.metrics_address = await self._listen("metrics", metrics, context, settings.metrics_address)
+            self.metrics_address = await self._listen(
+                "metrics", application.metrics, application.authorizer, context, settings.metrics_address
+            )
         logger.info(
             "server started",
             extra=fields(
@@ -88,11 +92,16 @@ class KluisServer:
         )
 
     async def _listen(
-        self, name: str, router: Router, context: ssl.SSLContext, address: tuple[str, int]
+        self,
+        name: str,
+        router: Router,
+        authorizer: Authorizer,
+        context: ssl.SSLContext,
+        address: tuple[str, int],
     ) -> tuple[str, int]:
         listener = HTTPListener(
             name=name,
-            dispatcher=Dispatcher(router, max_body_bytes=self.limits.max_body_bytes),
+            dispatcher=Dispatcher(router, max_body_bytes=self.limits.max_body_bytes, authorizer=authorizer),
             limits=self.limits,
             ssl_context=context,
             observer=ListenerObserver(self.metrics, name, access_log=self.settings.access_log),

@@ -16,7 +16,10 @@ logger = logging.getLogger("kluis.http")
 
 
 class ListenerEvents:
-    """Hooks for metrics; the defaults do nothing."""
+    """Hooks for metrics and the access log; the defaults do nothing."""
+
+    def request_finished(self, request_id: str, method: str, route: str, status: int, seconds: float) -> None:
+        return None
 
     def connection_opened(self) -> None:
         return None
@@ -39,16 +42,15 @@ class HTTPListener:
         dispatcher: Dispatcher,
         limits: Limits,
         ssl_context: ssl.SSLContext,
-        observer: RequestObserver,
-        events: ListenerEvents | None = None,
+        observer: ListenerEvents | None = None,
     ) -> None:
         self.name = name
         self.dispatcher = dispatcher
         self.limits = limits
-        self.observer = observer
+        self.observer: RequestObserver = observer or ListenerEvents()
         self.http_date = HttpDate()
         self._ssl_context = ssl_context
-        self._events = events or ListenerEvents()
+        self._events = observer or ListenerEvents()
         self._server: asyncio.Server | None = None
         self._admitted: set[HTTPConnection] = set()
         self._refused: set[HTTPConnection] = set()
