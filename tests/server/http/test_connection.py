@@ -21,6 +21,11 @@ SECURITY_HEADERS = {
 }
 
 
+CHUNKED_ECHO = (
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
+
 def client(running, **options):
     return RawClient(running.address, running.ca_file, **options)
 
@@ -177,7 +182,7 @@ def test_204_has_no_body_or_length(serve):
         b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
         b"GET / HTTP/1.1\r\n\r\n",
         b"GET http://evil.example/ HTTP/1.1\r\nHost: a\r\n\r\n",
-        b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n",
+        CHUNKED_ECHO + b"ZZ\r\n",
     ],
 )
 def test_malformed_http_gets_400_and_close(serve, raw):
@@ -263,9 +268,7 @@ def test_default_body_limit_is_8_mib(serve):
 def test_chunked_body_is_counted_while_read(serve, probe):
     running = serve(max_body_bytes=2048)
     with client(running) as c:
-        c.send(
-            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
+        c.send(CHUNKED_ECHO)
         chunk = b"x" * 1000
         try:
             for _ in range(5):
@@ -283,7 +286,7 @@ def test_small_chunked_body_is_accepted(serve):
     body = json.dumps({"text": "chunks", "count": 3}).encode()
     with client(running) as c:
         c.send(
-            b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            CHUNKED_ECHO
             + b"%x\r\n%s\r\n" % (5, body[:5])
             + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body) - 5, body[5:])
         )
@@ -355,8 +358,8 @@ def test_no_100_continue_when_the_request_is_refused_first(serve):
     running = serve()
     with client(running) as c:
         c.send(
-            b"POST /protected HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-            b"Content-Length: 20\r\n\r\n"
+            b"POST /protected HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: 20\r\n\r\n"
         )
         response = c.read_response()
         assert_error(response, 401, "unauthenticated")
