@@ -143,3 +143,17 @@ class RunningListener:
             self.shutdown(0.5)
         finally:
             self.thread.close()
+
+
+def server_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
+    """Settings for a test server: ephemeral ports, quiet access log, the given database."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "listen": "127.0.0.1:0",
+        "metrics_listen": "127.0.0.1:0",
+        "access_log": False,
+        "shutdown_grace": 5.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
