@@ -71,7 +71,7 @@ def test_metrics_are_served_on_their_own_address(running, http):
     http.get("/livez")
     http.get("/nowhere")
     assert http.get("/metrics").status_code == 404
-    host, port = running.metrics_address
+    _, port = running.metrics_address
     with httpx.Client(verify=client_context(running.ca_file)) as client:
         response = client.get(f"https://localhost:{port}/metrics")
     assert response.status_code == 200
