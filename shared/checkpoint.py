@@ -110,25 +110,27 @@ def parse_checkpoint(text: str) -> Checkpoint:
     return Checkpoint(origin, int(size_text), root_hash, tuple(extensions))
 
 
-def sign_checkpoint(checkpoint: Checkpoint, signers: Iterable[Signer]) -> bytes:
+def sign_checkpoint(checkpoint: Checkpoint, signers: Signer | Iterable[Signer]) -> bytes:
     """The checkpoint as a signed note.  The log's own key name should equal the origin."""
-    return sign_note(checkpoint.to_text(), list(signers))
+    return sign_note(checkpoint.to_text(), [signers] if isinstance(signers, Signer) else list(signers))
 
 
 def open_checkpoint(
     message: bytes,
-    verifier: Verifier,
+    verifier: Verifier | str,
     *,
     origin: str,
     max_size: int = DEFAULT_MAX_NOTE_SIZE,
 ) -> Checkpoint:
-    """Verify a signed checkpoint with the log's *verifier* and parse it.
+    """Verify a signed checkpoint with the log's *verifier* (or verifier key string) and parse it.
 
     *origin* is the origin the caller expects from this log; it is required because a key
     shared by two logs would otherwise let one log's checkpoint pass for the other's.  Other
     signatures (witness cosignatures, say) are ignored.  Raises :class:`shared.note.NoteError`
     subclasses for signature problems and :class:`CheckpointError` for content problems.
     """
+    if isinstance(verifier, str):
+        verifier = Verifier.parse(verifier)
     note = open_note(message, [verifier], max_size=max_size)
     checkpoint = parse_checkpoint(note.text)
     if checkpoint.origin != origin:

@@ -90,6 +90,8 @@ def test_sign_and_open() -> None:
     signed = sign_checkpoint(checkpoint, [LOG])
     assert signed.startswith(checkpoint.to_text().encode() + "\n— kluis.example/audit-log ".encode())
     assert open_checkpoint(signed, LOG.verifier, origin=ORIGIN) == checkpoint
+    assert open_checkpoint(signed, LOG.verifier.encode(), origin=ORIGIN) == checkpoint
+    assert sign_checkpoint(checkpoint, LOG) == signed
 
 
 def test_open_ignores_witness_signatures_but_needs_the_log() -> None:
