@@ -421,6 +421,23 @@ def test_compact_range_rejects_bad_state() -> None:
         CompactRange().append(b"short")
 
 
+def test_a_bad_batch_changes_nothing() -> None:
+    compact = CompactRange()
+    compact.extend(leaves(3))
+    before = compact.to_bytes()
+    with pytest.raises(ValueError, match=r"leaves\[2\]"):
+        compact.extend([*leaves(2), b"short", leaves(1)[0]])
+    assert compact.to_bytes() == before
+
+
+def test_extend_reports_the_same_nodes_as_append() -> None:
+    one_by_one = CompactRange()
+    expected = [node for leaf in leaves(300) for node in one_by_one.append(leaf)]
+    batched = CompactRange()
+    assert batched.extend(leaves(300)[:100]) + batched.extend(iter(leaves(300)[100:])) == expected
+    assert batched == one_by_one
+
+
 # --- Planning and storage-backed proofs ------------------------------------------------------
 
 
