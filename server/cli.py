@@ -14,6 +14,7 @@ from server.config import ConfigError, Settings, describe_settings, load_setting
 from server.db.migrate import SchemaNotAtHead, upgrade_to_head
 from server.db.urls import redacted
 from server.logs import configure_logging
+from server.runtime import KluisServer
 from server.tls import TLSSetupError
 
 EXIT_CONFIG = 2
@@ -72,27 +73,20 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(config_file=args.config, overrides=overrides)
 
 
+def _print_banner(server: KluisServer) -> None:
+    assert server.api_address is not None
+    host, port = server.api_address
+    print(f"Kluis {__version__} listening on https://{host}:{port}", flush=True)
+    if server.metrics_address is not None:
+        metrics_host, metrics_port = server.metrics_address
+        print(f"Metrics on https://{metrics_host}:{metrics_port}/metrics", flush=True)
+    if server.tls is not None and server.tls.ca_file is not None and server.state is not None:
+        print(f"Clients trust the CA in {server.tls.ca_file}", flush=True)
+        print(f"CA fingerprint {server.state.ca_fingerprint}", flush=True)
+
+
 def _serve(settings: Settings) -> int:
-    from server.runtime import KluisServer
-
-    async def run() -> None:
-        server = KluisServer(settings)
-        await server.start()
-        assert server.api_address is not None
-        assert server.tls is not None
-        host, port = server.api_address
-        print(f"Kluis {__version__} listening on https://{host}:{port}", flush=True)
-        if server.metrics_address is not None:
-            print(
-                f"Metrics on https://{server.metrics_address[0]}:{server.metrics_address[1]}/metrics",
-                flush=True,
-            )
-        if server.tls.ca_file is not None and server.state is not None:
-            print(f"Clients trust the CA in {server.tls.ca_file}", flush=True)
-            print(f"CA fingerprint {server.state.ca_fingerprint}", flush=True)
-        await server.serve_until_signalled()
-
-    asyncio.run(run())
+    asyncio.run(KluisServer(settings).serve(on_started=_print_banner))
     return 0
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "KLUIS_"
 
@@ -83,6 +83,65 @@ class Settings(BaseModel):
         ge=0,
         description="Seconds between readiness failing and the listener closing on shutdown.",
     )
+    access_token_seconds: int = Field(
+        300, ge=300, le=600, description="Lifetime of an access token in seconds (5 to 10 minutes)."
+    )
+    session_hours: float = Field(
+        12.0,
+        gt=0,
+        le=24,
+        description="Absolute lifetime of a signed-in session (a shift); then the user signs in again.",
+    )
+    session_idle_minutes: int = Field(
+        30, ge=5, le=24 * 60, description="A session not refreshed for this many minutes ends."
+    )
+    offline_unlock_hours: int = Field(
+        72,
+        ge=0,
+        le=30 * 24,
+        description="Hours after the last online sign-in during which the console may unlock offline.",
+    )
+    lockout_failures: int = Field(
+        10, ge=3, le=100, description="Failed sign-ins in a row after which an account is locked."
+    )
+    lockout_minutes: int = Field(15, ge=1, le=24 * 60, description="How long a locked account stays locked.")
+    max_failures_per_hour: int = Field(
+        100, ge=10, le=100, description="Failed sign-ins allowed on one account in any hour (at most 100)."
+    )
+    address_free_failures: int = Field(
+        30,
+        ge=5,
+        description="Failed sign-ins from one client address in an hour before its attempts are delayed.",
+    )
+    enrollment_code_hours: int = Field(
+        72, ge=1, le=30 * 24, description="Hours an enrollment code (new account, MFA reset) stays valid."
+    )
+    argon2_memory_kib: int = Field(
+        65536, ge=19456, description="Argon2id memory cost in KiB for staff passwords (OWASP floor 19456)."
+    )
+    argon2_time_cost: int = Field(3, ge=2, le=20, description="Argon2id passes for staff passwords.")
+    argon2_parallelism: int = Field(4, ge=1, le=16, description="Argon2id lanes for staff passwords.")
+    token_issuer: str = Field(
+        "kluis", min_length=1, description="The iss claim of access tokens; every instance must agree."
+    )
+    token_audience: str = Field(
+        "kluis-api", min_length=1, description="The aud claim of access tokens; every instance must agree."
+    )
+    token_signing_key_file: Path | None = Field(
+        None,
+        description="PEM Ed25519 private key signing access tokens; empty creates one in DATA_DIR/keys. "
+        "Several instances must share one.",
+    )
+    token_verification_key_files: list[str] = Field(
+        default_factory=list,
+        description="PEM Ed25519 public keys still accepted for access tokens (the previous key while "
+        "rotating).",
+    )
+    mfa_secret_key_file: Path | None = Field(
+        None,
+        description="File holding the 32-byte key that encrypts TOTP secrets; empty creates one in "
+        "DATA_DIR/keys. Several instances must share one.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(True, description="Log one JSON line per request.")
 
@@ -106,6 +165,12 @@ class Settings(BaseModel):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @model_validator(mode="after")
+    def _idle_within_session(self) -> Settings:
+        if self.session_idle_minutes > self.session_hours * 60:
+            raise ValueError("session_idle_minutes must not exceed session_hours")
+        return self
 
     @property
     def listen_address(self) -> tuple[str, int]:

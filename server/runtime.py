@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,11 +116,12 @@ class KluisServer:
         if self.state is not None:
             self.state.draining = True
         logger.info("shutdown started", extra=fields(seconds=self.settings.shutdown_grace))
+        for listener in self.listeners:
+            listener.begin_drain()
         if self.settings.drain_delay:
             await asyncio.sleep(self.settings.drain_delay)
         for listener in self.listeners:
             listener.stop_accepting()
-            listener.close_idle()
         remaining = sum(
             await asyncio.gather(
                 *(listener.wait_closed(self.settings.shutdown_grace) for listener in self.listeners)
@@ -135,15 +137,26 @@ class KluisServer:
         logger.info("shutdown complete")
         self._stopped.set()
 
-    async def serve_until_signalled(self) -> None:
-        """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    async def serve(self, on_started: Callable[[KluisServer], None] | None = None) -> None:
+        """Start, serve until SIGTERM or SIGINT, then shut down gracefully."""
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
+
+        def on_signal(signum: int) -> None:
+            if stop.is_set():
+                logger.info("shutdown already in progress", extra=fields(signal=signal.Signals(signum).name))
+            stop.set()
+
+        # Installed before starting, so that a signal during start-up is not lost, and kept
+        # until shutdown completes, so that a second SIGTERM cannot kill requests mid-flight.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal, signum)
         try:
+            await self.start()
+            if on_started is not None:
+                on_started(self)
             await stop.wait()
+            await self.shutdown()
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-        await self.shutdown()

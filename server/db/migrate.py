@@ -6,14 +6,15 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Column, MetaData, String, Table, inspect, select
 from sqlalchemy.engine import Connection
 
 from server.db.engine import Database
 from server.db.urls import redacted, sync_database_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = Table("alembic_version", MetaData(), Column("version_num", String(32)))
 
 
 class SchemaNotAtHead(Exception):
@@ -39,7 +40,14 @@ def upgrade_to_head(url: str) -> None:
 
 
 def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+    # Alembic's MigrationContext would do, but it logs at INFO on every call, and the
+    # readiness probe calls this every few seconds.
+    if not inspect(connection).has_table(VERSION_TABLE.name):
+        return None
+    revisions = connection.execute(select(VERSION_TABLE.c.version_num)).scalars().all()
+    if len(revisions) > 1:
+        raise SchemaNotAtHead(f"the database has several schema heads {sorted(revisions)}")
+    return revisions[0] if revisions else None
 
 
 async def current_revision(database: Database) -> str | None:

@@ -78,6 +78,7 @@ class HTTPConnection(asyncio.Protocol):
         self._read_waiter: asyncio.Future[None] | None = None
         self._write_waiter: asyncio.Future[None] | None = None
         self._idle = False
+        self._requests_served = 0
         self.task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -239,7 +240,7 @@ class HTTPConnection(asyncio.Protocol):
         if event is not h11.NEED_DATA:
             return cast(Received, event)
         if not self._has_input() and not self._h11.trailing_data[0]:
-            if self._host.draining:
+            if self._host.draining and self._requests_served:
                 return None
             self._idle = True
             try:
@@ -303,6 +304,7 @@ class HTTPConnection(asyncio.Protocol):
         self._host.observer.request_finished(
             request_id, method, route, response.status, time.perf_counter() - started
         )
+        self._requests_served += 1
         return self._start_next_cycle(close)
 
     def _parse_head(self, event: h11.Request, request_id: str) -> tuple[Request, int | None, bool]:

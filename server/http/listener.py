@@ -63,7 +63,7 @@ class HTTPListener:
         return self._draining
 
     def admit(self, connection: HTTPConnection) -> bool:
-        if len(self._admitted) >= self.limits.max_connections or self._draining:
+        if len(self._admitted) >= self.limits.max_connections:
             self._refused.add(connection)
             self._events.connection_refused()
             return False
@@ -112,15 +112,17 @@ class HTTPListener:
         if waiter.exception() is not None:
             self._events.handshake_failed()
 
-    def stop_accepting(self) -> None:
-        self._draining = True
-        if self._server is not None:
-            self._server.close()
-
-    def close_idle(self) -> None:
+    def begin_drain(self) -> None:
+        """From now on idle connections close and every response closes its connection;
+        new connections are still served, one request each, until ``stop_accepting``."""
         self._draining = True
         for connection in list(self._admitted | self._refused):
             connection.drain()
+
+    def stop_accepting(self) -> None:
+        self.begin_drain()
+        if self._server is not None:
+            self._server.close()
 
     def _tasks(self) -> list[asyncio.Task[None]]:
         return [

@@ -130,7 +130,6 @@ class RunningListener:
 
     async def _shutdown(self, grace: float) -> int:
         self.listener.stop_accepting()
-        self.listener.close_idle()
         remaining = await self.listener.wait_closed(grace)
         await self.listener.abort_all()
         return remaining
