@@ -22,3 +22,4 @@ server_meta = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+import server.auth.tables  # noqa: E402, F401  (registers the identity tables on metadata)
