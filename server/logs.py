@@ -39,6 +39,8 @@ ALLOWED_FIELDS = frozenset(
         "outcome",
         "kind",
         "path",
+        "session_id",
+        "actor_id",
     }
 )
 
