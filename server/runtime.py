@@ -22,7 +22,8 @@ from server.http.routing import Router
 from server.logs import fields
 from server.observability import ListenerObserver, Metrics
 from server.state import ServerState
-from server.tls import certificate_fingerprint, ensure_development_tls, server_context
+from server.tls import ensure_development_tls, server_context
+from shared.crypto import certificate_fingerprint
 
 logger = logging.getLogger("kluis.server")
 

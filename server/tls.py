@@ -37,14 +37,6 @@ class DevelopmentTLS:
     created_ca: bool
 
 
-def certificate_fingerprint(pem: bytes) -> str:
-    """SHA-256 of the certificate's DER form as colon-separated hex pairs."""
-    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(der)
-    return "SHA256:" + ":".join(f"{byte:02X}" for byte in digest.finalize())
-
-
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     """A server context that speaks TLS 1.3 only and offers ALPN ``http/1.1``."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

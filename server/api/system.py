@@ -54,14 +54,17 @@ class ServerInfo(BaseModel):
 def system_routes(router: Router, state: ServerState) -> None:
     openapi_cache: list[bytes] = []
 
+    alive = Liveness().model_dump_json().encode()
+
     @router.get(
         "/livez",
         access=Public("probes must work without credentials"),
         summary="The event loop answers.",
         tags=["system"],
+        response=Liveness,
     )
-    async def livez(request: Request) -> Liveness:
-        return Liveness()
+    async def livez(request: Request) -> Response:
+        return Response(body=alive)
 
     @router.get(
         "/readyz",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -28,6 +30,7 @@ _REASONS = {status.value: status.phrase.encode("ascii") for status in HTTPStatus
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 Received = h11.Event | type[h11.PAUSED]
+_END = h11.EndOfMessage()
 
 
 class RequestObserver(Protocol):
@@ -76,6 +79,8 @@ class HTTPConnection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._read_waiter: asyncio.Future[None] | None = None
+        self._deadline = math.inf
+        self._timer: asyncio.TimerHandle | None = None
         self._write_waiter: asyncio.Future[None] | None = None
         self._idle = False
         self._requests_served = 0
@@ -160,15 +165,32 @@ class HTTPConnection(asyncio.Protocol):
             return True
         if deadline <= self._loop.time():
             return False
+        self._arm_timer(deadline)
         waiter = self._loop.create_future()
         self._read_waiter = waiter
-        timer = self._loop.call_at(deadline, _resolve, waiter)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._read_waiter = None
+            self._deadline = math.inf
         return self._has_input()
+
+    def _arm_timer(self, deadline: float) -> None:
+        # One timer per connection, moved only when a deadline comes earlier than it: on
+        # a busy keep-alive connection most waits then cost no timer at all.
+        self._deadline = deadline
+        if self._timer is not None and self._timer.when() <= deadline:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._loop.time() >= self._deadline:
+            self._wake_reader()
+        elif self._deadline != math.inf:
+            self._timer = self._loop.call_at(self._deadline, self._on_timer)
 
     def _feed(self) -> bool:
         if self._pending:
@@ -219,6 +241,9 @@ class HTTPConnection(asyncio.Protocol):
             logger.exception("connection failed")
         finally:
             self._idle = False
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             if self._transport is not None and not self._transport.is_closing():
                 self._transport.close()
 
@@ -379,16 +404,22 @@ class HTTPConnection(asyncio.Protocol):
         ]
         if status not in _NO_BODY_STATUSES:
             if response.content_type is not None:
-                headers.append((b"content-type", response.content_type.encode("latin-1")))
+                headers.append(_checked_header("content-type", response.content_type))
             headers.append((b"content-length", str(len(response.body)).encode("ascii")))
-        headers.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers)
+        headers.extend(_checked_header(name, value) for name, value in response.headers)
         if close:
             headers.append((b"connection", b"close"))
         send = self._h11.send
-        data = send(h11.Response(status_code=status, headers=headers, reason=_REASONS.get(status, b"")))
+        # Every header is either a constant, made here from validated parts, or checked by
+        # _checked_header, so h11's per-header regular expressions (a third of the cost of a
+        # small response) are skipped the way h11 skips them for what its own parser built.
+        head = h11.Response(
+            status_code=status, headers=headers, reason=_REASONS.get(status, b""), _parsed=True
+        )
+        data = send(head)
         if response.body and method != b"HEAD" and status not in _NO_BODY_STATUSES:
             data += send(h11.Data(data=response.body))
-        data += send(h11.EndOfMessage())
+        data += send(_END)
         self._write(data)
         if self._writing_paused:
             await self._drain_writes()
@@ -422,9 +453,16 @@ class HTTPConnection(asyncio.Protocol):
         return True
 
 
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+_TOKEN = re.compile(rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff]([\x20-\x7e\x80-\xff\t]*[\x21-\x7e\x80-\xff])?|")
+
+
+def _checked_header(name: str, value: str) -> tuple[bytes, bytes]:
+    """A handler's extra header, refused if it could break the response's framing."""
+    raw_name, raw_value = name.lower().encode("latin-1"), value.encode("latin-1")
+    if not _TOKEN.fullmatch(raw_name) or not _FIELD_VALUE.fullmatch(raw_value):
+        raise ValueError(f"invalid response header {name!r}")
+    return raw_name, raw_value
 
 
 def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:

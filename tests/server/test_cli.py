@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from server.config import describe_settings
-from server.tls import certificate_fingerprint, client_context
+from server.tls import client_context
+from shared.crypto import certificate_fingerprint
 from testkit.clients import RawClient
 
 KLUIS_SERVER = [sys.executable, "-m", "server.cli"]

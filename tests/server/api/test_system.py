@@ -9,7 +9,8 @@ from openapi_spec_validator import validate
 
 from server import __version__
 from server.db.migrate import head_revision
-from server.tls import certificate_fingerprint, client_context
+from server.tls import client_context
+from shared.crypto import certificate_fingerprint
 from testkit.servers import RunningServer, server_settings
 
 
