@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.app import build_application
+from server.auth.keystore import ServerKeys
 from server.config import Settings
 from server.db.engine import Database
 from server.db.migrate import require_head
@@ -70,8 +71,17 @@ class KluisServer:
         self.tls = tls = resolve_tls(settings)
         fingerprint = certificate_fingerprint(tls.ca_file.read_bytes()) if tls.ca_file else None
         context = server_context(tls.cert_file, tls.key_file)
+        try:
+            keys = ServerKeys.load(settings)
+        except BaseException:
+            await self.database.dispose()
+            raise
         self.state = state = ServerState(
-            settings=settings, database=self.database, metrics=self.metrics, ca_fingerprint=fingerprint
+            settings=settings,
+            database=self.database,
+            metrics=self.metrics,
+            ca_fingerprint=fingerprint,
+            keys=keys,
         )
         application = build_application(state)
         api = application.api

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from server.auth.keystore import ServerKeys
 from server.config import Settings
 from server.db.engine import Database
 from server.observability import Metrics
@@ -16,5 +17,7 @@ class ServerState:
     database: Database
     metrics: Metrics
     ca_fingerprint: str | None
+    # The server's own keys (token signing, MFA secrets; the audit log's later).
+    keys: ServerKeys
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     draining: bool = False
