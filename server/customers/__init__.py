@@ -1,0 +1,1 @@
+"""The customer register: encrypted personal fields, keyed-hash search, crypto-shredding."""

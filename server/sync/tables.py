@@ -1,0 +1,51 @@
+"""Sync bookkeeping: which client is whose, how far its mutations got, which rejections it
+has still to hear about, and tombstones for records that left a bucket."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Uuid
+
+from server.auth.tables import EventId, UTCDateTime
+from server.db.schema import metadata
+
+sync_clients = Table(
+    "sync_clients",
+    metadata,
+    Column("client_id", Uuid(), primary_key=True),
+    Column("user_id", Uuid(), ForeignKey("users.id"), nullable=False, index=True),
+    Column("device_id", Uuid(), ForeignKey("devices.id"), nullable=False, index=True),
+    Column("last_mutation_id", BigInteger(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+)
+
+sync_rejections = Table(
+    "sync_rejections",
+    metadata,
+    Column("client_id", Uuid(), ForeignKey("sync_clients.client_id", ondelete="CASCADE"), primary_key=True),
+    Column("mutation_id", BigInteger(), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("rejected_at", UTCDateTime(), nullable=False),
+)
+
+sync_tombstones = Table(
+    "sync_tombstones",
+    metadata,
+    Column("id", EventId, primary_key=True, autoincrement=True),
+    Column("position", BigInteger(), nullable=False),
+    Column("bucket", String(64), nullable=False),
+    Column("record_type", String(40), nullable=False),
+    Column("record_id", Uuid(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_sync_tombstones_position", "position", "record_type", "record_id"),
+)
+
+# SQLite has no transaction ids: one row counts write transactions there instead.
+sync_counter = Table(
+    "sync_counter",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("value", BigInteger(), nullable=False),
+)
