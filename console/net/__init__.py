@@ -1,0 +1,1 @@
+"""Talking to the Kluis sync server: trust, transport, failover and typed errors."""
