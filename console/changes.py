@@ -1,0 +1,28 @@
+"""What an operation changed, so that screens refresh only what they show."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Topic(enum.Enum):
+    """Areas of state a screen may show.  The sync engine and the role workspaces add
+    topics for the data they bring."""
+
+    CONNECTION = "connection"  # online/offline/syncing, last contact, the server in use
+    SERVER_IDENTITY = "server identity"  # what the server reported about itself
+    OUTBOX = "outbox"  # changes waiting to be sent
+
+
+@dataclass(frozen=True)
+class Changes:
+    topics: frozenset[Topic]
+    origin: object | None = None  # the screen that made the change, so it can skip its own refresh
+
+    @classmethod
+    def of(cls, *topics: Topic, origin: object | None = None) -> Changes:
+        return cls(frozenset(topics), origin)
+
+    def touches(self, *topics: Topic) -> bool:
+        return not self.topics.isdisjoint(topics)

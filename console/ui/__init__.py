@@ -1,0 +1,1 @@
+"""The console's widgets: the shell window, its pages and dialogs."""
