@@ -3,15 +3,10 @@ tokens, throttling, spent nonces and security events.  Migration 0002 creates th
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
-    Dialect,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -21,36 +16,13 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
-from sqlalchemy.types import TypeDecorator
 
+from server.auth.columns import EventId, UTCDateTime
 from server.db.schema import metadata
 
+# Re-exported: other table modules import these from here.
+__all__ = ["EventId", "UTCDateTime"]
 
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """A timezone-aware UTC datetime on both backends.  SQLite keeps no zone, so values are
-    stored there as naive UTC (which also sorts correctly as text) and made aware on the way
-    out; a naive datetime going in is a bug and is refused."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given where a UTC time is required")
-        value = value.astimezone(dt.UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY.
-EventId = BigInteger().with_variant(Integer(), "sqlite")
 
 branches = Table(
     "branches",
