@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from server import __version__
+from server.auth.commands import CommandRefused, add_commands, run_command
+from server.auth.keystore import KeySetupError
 from server.config import ConfigError, Settings, describe_settings, load_settings
 from server.db.migrate import SchemaNotAtHead, upgrade_to_head
 from server.db.urls import redacted
@@ -20,6 +22,8 @@ from server.tls import TLSSetupError
 EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_TLS = 4
+EXIT_REFUSED = 5
+EXIT_KEYS = 6
 
 
 def _settings_epilog() -> str:
@@ -61,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema to this version's head")
     _common(migrate)
+    add_commands(commands, _common)
     return parser
 
 
@@ -111,6 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "migrate":
             return _migrate(settings)
+        if args.command in {"bootstrap", "admin", "demo-data"}:
+            return run_command(settings, args)
+    except CommandRefused as exc:
+        print(f"kluis-server: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeySetupError as exc:
+        print(f"kluis-server: {exc}", file=sys.stderr)
+        return EXIT_KEYS
     except SchemaNotAtHead as exc:
         print(f"kluis-server: {exc}", file=sys.stderr)
         return EXIT_SCHEMA
