@@ -1,0 +1,103 @@
+"""The shell: navigation, the workspace area and the status bar around whatever
+workspaces are open to the signed-in roles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
+
+from console.context import ShellContext
+from console.ui.status_bar import ShellStatusBar
+from console.ui.workspaces import Role, Workspace, open_workspaces
+
+NAVIGATION_WIDTH = 180
+
+
+class MainWindow(QMainWindow):
+    closed = Signal()
+
+    def __init__(self, context: ShellContext, workspaces: Sequence[Workspace]) -> None:
+        super().__init__()
+        self._context = context
+        self._workspaces = tuple(workspaces)
+        self._pages: dict[str, QWidget] = {}
+        self.setWindowTitle("Kluis Console")
+        self.resize(1040, 680)
+
+        self.refresh_action = QAction("Refresh", self)
+        self.refresh_action.setObjectName("refresh")
+        self.refresh_action.setShortcuts(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.setToolTip("Check the server now")
+        self.refresh_action.triggered.connect(context.monitor.check_now)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcuts(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        console_menu = self.menuBar().addMenu("&Console")
+        console_menu.addAction(self.refresh_action)
+        console_menu.addSeparator()
+        console_menu.addAction(quit_action)
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setMovable(False)
+        toolbar.addAction(self.refresh_action)
+
+        self.navigation = QListWidget()
+        self.navigation.setObjectName("navigation")
+        self.navigation.setFixedWidth(NAVIGATION_WIDTH)
+        self.workspace_area = QStackedWidget()
+        self.workspace_area.setObjectName("workspace_area")
+        self.navigation.currentRowChanged.connect(self._show_row)
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.navigation)
+        layout.addWidget(self.workspace_area, 1)
+        self.setCentralWidget(central)
+        self.setStatusBar(ShellStatusBar(context, self))
+        self.set_roles(frozenset())
+
+    def set_roles(self, roles: frozenset[Role]) -> None:
+        """Offer the workspaces open to ``roles``.  Pages that stay open are kept; pages
+        that close are destroyed, so nothing one person saw lingers for the next."""
+        current = self.current_workspace()
+        opened = open_workspaces(self._workspaces, roles)
+        keep = {workspace.key for workspace in opened}
+        self.navigation.blockSignals(True)
+        self.navigation.clear()
+        while (page := self.workspace_area.widget(0)) is not None:
+            self.workspace_area.removeWidget(page)
+        for key in [key for key in self._pages if key not in keep]:
+            self._pages.pop(key).deleteLater()
+        for workspace in opened:
+            page = self._pages.get(workspace.key)
+            if page is None:
+                page = self._pages[workspace.key] = workspace.build(self._context)
+            self.workspace_area.addWidget(page)
+            item = QListWidgetItem(workspace.title)
+            item.setData(Qt.ItemDataRole.UserRole, workspace.key)
+            self.navigation.addItem(item)
+        self.navigation.blockSignals(False)
+        keys = [workspace.key for workspace in opened]
+        self.navigation.setCurrentRow(keys.index(current) if current in keys else 0)
+        self._show_row(self.navigation.currentRow())
+
+    def current_workspace(self) -> str | None:
+        item = self.navigation.currentItem()
+        return None if item is None else str(item.data(Qt.ItemDataRole.UserRole))
+
+    def workspace_titles(self) -> list[str]:
+        return [self.navigation.item(row).text() for row in range(self.navigation.count())]
+
+    def _show_row(self, row: int) -> None:
+        if 0 <= row < self.workspace_area.count():
+            self.workspace_area.setCurrentIndex(row)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        event.accept()
+        self.closed.emit()
