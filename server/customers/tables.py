@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Uuid
 
-from server.auth.tables import UTCDateTime
+from server.auth.columns import UTCDateTime
 from server.db.schema import metadata
 
 customers = Table(

@@ -1,4 +1,4 @@
-"""Sync bookkeeping (clients, rejections, tombstones, the SQLite position counter) and the
+"""Sync bookkeeping (clients, the mutation ledger, tombstones, the SQLite position counter) and the
 customer register with encrypted personal fields.
 
 Revision ID: 0003
@@ -41,27 +41,30 @@ def upgrade() -> None:
     op.create_index("ix_sync_clients_user_id", "sync_clients", ["user_id"])
     op.create_index("ix_sync_clients_device_id", "sync_clients", ["device_id"])
     op.create_table(
-        "sync_rejections",
+        "sync_mutations",
         sa.Column("client_id", sa.Uuid(), nullable=False),
         sa.Column("mutation_id", sa.BigInteger(), nullable=False),
+        sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
-        sa.Column("code", sa.String(64), nullable=False),
-        sa.Column("message", sa.String(500), nullable=False),
-        _time("rejected_at"),
-        sa.PrimaryKeyConstraint("client_id", "mutation_id", name="pk_sync_rejections"),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("code", sa.String(64), nullable=True),
+        sa.Column("message", sa.String(500), nullable=True),
+        _time("processed_at"),
+        sa.PrimaryKeyConstraint("client_id", "mutation_id", name="pk_sync_mutations"),
         sa.ForeignKeyConstraint(
             ["client_id"],
             ["sync_clients.client_id"],
-            name="fk_sync_rejections_client_id_sync_clients",
+            name="fk_sync_mutations_client_id_sync_clients",
             ondelete="CASCADE",
         ),
     )
+    op.create_index("ix_sync_mutations_client_position", "sync_mutations", ["client_id", "position"])
     op.create_table(
         "sync_tombstones",
         sa.Column("id", AUTO_ID, nullable=False, autoincrement=True),
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("bucket", sa.String(64), nullable=False),
-        sa.Column("record_type", sa.String(40), nullable=False),
+        sa.Column("record_type", sa.Integer(), nullable=False),
         sa.Column("record_id", sa.Uuid(), nullable=False),
         _time("created_at"),
         sa.PrimaryKeyConstraint("id", name="pk_sync_tombstones"),
@@ -107,5 +110,5 @@ def downgrade() -> None:
     op.drop_table("customers")
     op.drop_table("sync_counter")
     op.drop_table("sync_tombstones")
-    op.drop_table("sync_rejections")
+    op.drop_table("sync_mutations")
     op.drop_table("sync_clients")
