@@ -6,12 +6,18 @@ from dataclasses import dataclass
 
 from server.api.admin import admin_routes
 from server.api.auth import auth_routes
+from server.api.customers import customer_routes
+from server.api.sync import sync_routes
 from server.api.system import metrics_routes, system_routes
 from server.auth.authorizer import Authenticator, check_route_policies, make_authorizer
 from server.auth.context import AuthContext
+from server.customers.service import CustomerRegister
 from server.http.dispatch import Authorizer
 from server.http.routing import Router
 from server.state import ServerState
+from server.sync.feed import ChangeFeed
+from server.sync.notify import ChangeNotifier
+from server.sync.service import SyncService
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,16 @@ class Application:
     metrics: Router
     authorizer: Authorizer
     auth: AuthContext
+    customers: CustomerRegister
+    sync: SyncService
+
+    def start(self) -> None:
+        """Background work that lives as long as the listeners."""
+        self.sync.notifier.start(self.sync.database.url)
+
+    async def close(self) -> None:
+        """First step of shutdown: release long-polls so their connections can close."""
+        await self.sync.notifier.close()
 
 
 def build_application(state: ServerState) -> Application:
@@ -28,8 +44,20 @@ def build_application(state: ServerState) -> Application:
     system_routes(api, state)
     auth_routes(api, auth)
     admin_routes(api, auth)
+    customers = CustomerRegister.create(state.settings)
+    sync = SyncService(
+        state.database,
+        ChangeFeed([customers.synced]),
+        ChangeNotifier(),
+        customers.commands.handlers(),
+        auth.clock,
+    )
+    sync_routes(api, sync)
+    customer_routes(api, state.database, customers.store)
     metrics = Router()
     metrics_routes(metrics, state)
     check_route_policies([*api, *metrics])
     authorizer = make_authorizer(Authenticator(state.database, auth.codec, auth.clock))
-    return Application(api=api, metrics=metrics, authorizer=authorizer, auth=auth)
+    return Application(
+        api=api, metrics=metrics, authorizer=authorizer, auth=auth, customers=customers, sync=sync
+    )

@@ -142,6 +142,38 @@ class Settings(BaseModel):
         description="File holding the 32-byte key that encrypts TOTP secrets; empty creates one in "
         "DATA_DIR/keys. Several instances must share one.",
     )
+    customer_master_key_file: Path | None = Field(
+        None,
+        description="File holding the 32-byte master key that wraps every customer's data key; empty "
+        "creates one in DATA_DIR/keys. Several instances must share one; keep it out of data backups.",
+    )
+    audit_origin: str = Field(
+        "kluis.example/audit",
+        description="The audit log's name in its checkpoints and note key (like a URL without scheme); "
+        "every instance must agree, and it must never change once the log has entries.",
+    )
+    audit_signing_key_file: Path | None = Field(
+        None,
+        description="PEM Ed25519 private key signing audit checkpoints and server events; empty creates "
+        "one in DATA_DIR/keys. Several instances must share one.",
+    )
+    audit_checkpoint_interval: float = Field(
+        0.5,
+        gt=0,
+        le=60,
+        description="Seconds between checks for new audit entries to sign a checkpoint for.",
+    )
+    audit_retention_days: int = Field(
+        2557, ge=1, description="Days audit events are kept (7 years by default), for every event class."
+    )
+    audit_retention_by_class: list[str] = Field(
+        default_factory=list,
+        description="Per-class retention overriding audit_retention_days, as CLASS=DAYS items, e.g. "
+        "security=3653; the classes are access and security.",
+    )
+    audit_prune_interval_minutes: int = Field(
+        60, ge=1, description="Minutes between passes that prune audit events past their retention."
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     access_log: bool = Field(True, description="Log one JSON line per request.")
 
@@ -165,6 +197,28 @@ class Settings(BaseModel):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return level
+
+    @field_validator("audit_origin")
+    @classmethod
+    def _valid_audit_origin(cls, value: str) -> str:
+        from shared.note import InvalidKeyError, check_key_name
+
+        try:
+            check_key_name(value)
+        except InvalidKeyError as exc:
+            raise ValueError(f"must be usable as a note key name: {exc}") from None
+        return value
+
+    @field_validator("audit_retention_by_class")
+    @classmethod
+    def _valid_retention_by_class(cls, value: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for item in value:
+            name, _, days = item.partition("=")
+            if name not in {"access", "security"} or not days.isdigit() or int(days) < 1 or name in seen:
+                raise ValueError(f"{item!r} must be CLASS=DAYS with CLASS access or security, once each")
+            seen.add(name)
+        return value
 
     @model_validator(mode="after")
     def _idle_within_session(self) -> Settings:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from server.app import build_application
+from server.app import Application, build_application
 from server.auth.keystore import ServerKeys
 from server.config import Settings
 from server.db.engine import Database
@@ -57,6 +57,7 @@ class KluisServer:
         self.api_address: tuple[str, int] | None = None
         self.metrics_address: tuple[str, int] | None = None
         self.state: ServerState | None = None
+        self.application: Application | None = None
         self.tls: TLSFiles | None = None
         self._stopped = asyncio.Event()
 
@@ -83,7 +84,8 @@ class KluisServer:
             ca_fingerprint=fingerprint,
             keys=keys,
         )
-        application = build_application(state)
+        self.application = application = build_application(state)
+        application.start()
         api = application.api
         if settings.metrics_address is None:
             api.include(application.metrics)
@@ -129,6 +131,8 @@ class KluisServer:
         logger.info("shutdown started", extra=fields(seconds=self.settings.shutdown_grace))
         for listener in self.listeners:
             listener.begin_drain()
+        if self.application is not None:
+            await self.application.close()
         if self.settings.drain_delay:
             await asyncio.sleep(self.settings.drain_delay)
         for listener in self.listeners:
