@@ -23,6 +23,7 @@ class CrashDialog(QDialog):
         self._headline = QLabel()
         self._headline.setObjectName("crash_headline")
         self._headline.setWordWrap(True)
+        self._headline.setStyleSheet("QLabel { font-weight: bold; }")
         explanation = QLabel(
             "The console hit a problem it did not expect. You can keep working, or finish what you "
             f"are doing and restart the console. The details were written to {log_path}; give that file to "

@@ -32,13 +32,28 @@ def _value_label(name: str, *, fixed: bool = False) -> QLabel:
     return label
 
 
+LABEL_WIDTH_TEXT = "Schema revision"  # the longest row label: both boxes line up on it
+
+
+def _form_box(title: str, rows: list[tuple[str, QLabel]]) -> QGroupBox:
+    box = QGroupBox(title)
+    form = QFormLayout(box)
+    form.setHorizontalSpacing(16)
+    for text, value in rows:
+        label = QLabel(text)
+        label.setMinimumWidth(label.fontMetrics().horizontalAdvance(LABEL_WIDTH_TEXT))
+        label.setBuddy(value)
+        form.addRow(label, value)
+    return box
+
+
 class ServerPage(QWidget):
     def __init__(self, context: ShellContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._connection = context.connection
         self.setObjectName("server_page")
 
-        title = QLabel("Server")
+        title = QLabel("Server identity")
         font = QFont(title.font())
         font.setPointSizeF(font.pointSizeF() * 1.5)
         font.setBold(True)
@@ -67,23 +82,28 @@ class ServerPage(QWidget):
         self._ca_file = _value_label("ca_file")
         self._ca_file.setWordWrap(True)
 
-        server_box = QGroupBox("Server")
-        server_form = QFormLayout(server_box)
-        server_form.addRow("Address", self._url)
-        server_form.addRow("Version", self._version)
-        server_form.addRow("API version", self._api_version)
-        server_form.addRow("Schema revision", self._schema)
-        server_form.addRow("Readiness", self._readiness)
-        server_form.addRow("Server time", self._server_time)
-        server_form.addRow("Clock difference", self._skew)
-        server_form.addRow("Last checked", self._checked)
-
-        security_box = QGroupBox("Connection security")
-        security_form = QFormLayout(security_box)
-        security_form.addRow("TLS version", self._tls)
-        security_form.addRow("Trusted CA", self._fingerprint)
-        security_form.addRow("Server's CA", self._match)
-        security_form.addRow("CA file", self._ca_file)
+        server_box = _form_box(
+            "As the server reports it",
+            [
+                ("Address", self._url),
+                ("Version", self._version),
+                ("API version", self._api_version),
+                ("Schema revision", self._schema),
+                ("Readiness", self._readiness),
+                ("Server time", self._server_time),
+                ("Clock difference", self._skew),
+                ("Last checked", self._checked),
+            ],
+        )
+        security_box = _form_box(
+            "Connection security",
+            [
+                ("TLS version", self._tls),
+                ("Trusted CA", self._fingerprint),
+                ("Server's CA", self._match),
+                ("CA file", self._ca_file),
+            ],
+        )
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 16, 24, 16)

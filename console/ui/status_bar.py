@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QStatusBar, QWidget
 
 from console.changes import Changes, Topic
 from console.context import ShellContext
@@ -21,7 +21,15 @@ STATUS_TEXT = {
 def _label(name: str) -> QLabel:
     label = QLabel()
     label.setObjectName(name)
+    label.setContentsMargins(6, 0, 6, 0)
     return label
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
 
 
 class ShellStatusBar(QStatusBar):
@@ -36,12 +44,14 @@ class ShellStatusBar(QStatusBar):
         self._queue = _label("outbox")
         self._server = _label("server_in_use")
         self._ca = _label("ca_in_use")
+        self._dot.setContentsMargins(6, 0, 0, 0)
+        self._status.setContentsMargins(0, 0, 6, 0)
         self.addWidget(self._dot)
         self.addWidget(self._status)
+        self.addWidget(_separator())
         self.addWidget(self._contact)
-        self.addPermanentWidget(self._queue)
-        self.addPermanentWidget(self._server)
-        self.addPermanentWidget(self._ca)
+        for widget in (self._queue, _separator(), self._server, _separator(), self._ca):
+            self.addPermanentWidget(widget)
         context.operations.changed.connect(self._on_changed)
         self._render()
 
@@ -59,6 +69,6 @@ class ShellStatusBar(QStatusBar):
         self._contact.setText(f"Last contact: {utc_clock(connection.last_contact)}")
         self._queue.setText(f"Outbox: {self._outbox.size}")
         self._queue.setToolTip("Changes made here that are waiting to be sent to the server.")
-        self._server.setText(connection.server)
-        self._ca.setText(f"CA {short_fingerprint(connection.ca_fingerprint)}")
+        self._server.setText(f"Server: {connection.server}")
+        self._ca.setText(f"CA: {short_fingerprint(connection.ca_fingerprint)}")
         self._ca.setToolTip(f"Trusted CA fingerprint: {connection.ca_fingerprint}")

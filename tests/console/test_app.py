@@ -95,7 +95,7 @@ def test_the_window_shows_the_servers_identity_over_verified_tls13(
             assert online(console)
             assert re.fullmatch(r"Last contact: \d\d:\d\d:\d\d UTC", text(console, "last_contact"))
             assert text(console, "outbox") == "Outbox: 0"
-            assert text(console, "server_in_use") == server.base_url
+            assert text(console, "server_in_use") == f"Server: {server.base_url}"
             assert trust.fingerprint in console.window.findChild(QLabel, "ca_in_use").toolTip()
             assert console.window.workspace_titles() == ["Server"]
             assert console.window.workspace_area.currentWidget().objectName() == "server_page"
@@ -227,7 +227,7 @@ def test_the_server_that_answered_is_remembered_in_the_profile(
     async def scenario():
         async with running(console):
             await wait_for(lambda: online(console) and remembered() == server.base_url)
-            assert text(console, "server_in_use") == server.base_url
+            assert text(console, "server_in_use") == f"Server: {server.base_url}"
 
     run(scenario())
 

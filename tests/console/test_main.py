@@ -35,6 +35,9 @@ def wait_for_event(process, profile, event: str, timeout: float = 60.0) -> dict:
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_the_console_runs_against_a_server_and_stops_cleanly_on_a_signal(server, tmp_path, stop_signal):
     profile = tmp_path / "profile"
+    (profile / "crash").mkdir(parents=True)
+    previous_crash = 'Fatal Python error: Segmentation fault\n  File "console/x.py", line 7 in paint\n'
+    (profile / "crash" / "faults.log").write_text(previous_crash)
     environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     process = subprocess.Popen(
         [
@@ -67,7 +70,10 @@ def test_the_console_runs_against_a_server_and_stops_cleanly_on_a_signal(server,
         process.stderr.close()
     events = [line["event"] for line in log_events(profile)]
     assert events[0] == "console starting"
+    assert "previous run crashed" in events
     assert events[-1] == "console stopped"
     assert not (profile / "console.lock").exists()
     assert not (profile / "crash" / "faults.log").exists()
+    [archived] = (profile / "crash" / "archive").iterdir()
+    assert archived.read_text() == previous_crash
     assert json.loads((profile / "profile.json").read_text())["servers"] == [server.base_url]
