@@ -15,11 +15,14 @@ import httpx
 
 from server.auth import totp
 from server.auth.accounts import Actor, branch_by_code, create_branch
+from server.auth.context import AuthContext, DeviceProof, Grant
 from server.auth.demo import provision_account
 from server.auth.keystore import ServerKeys
 from server.auth.mfa import MfaCipher
 from server.auth.passwords import Argon2Hasher, Argon2Parameters
-from server.auth.proof import ProofAction, b64url_encode, proof_message
+from server.auth.proof import ProofAction, b64url_decode, b64url_encode, proof_message
+from server.auth.refresh import RefreshRequest
+from server.auth.signin import SignInRequest, sign_in
 from server.config import Settings
 from server.db.engine import Database
 from shared.crypto import generate_private_key, public_key_to_raw, sign
@@ -153,6 +156,17 @@ class Device:
         )
         return b64url_encode(sign(self.private, message))
 
+    def device_proof(self, nonce: str, *, action: ProofAction | None = None) -> DeviceProof:
+        """The same proof as a service-level :class:`DeviceProof`."""
+        fields = self.proof(nonce)
+        return DeviceProof(
+            nonce=nonce,
+            signature=b64url_decode(fields["signature"]),
+            public_key=self.public_key,
+            device_id=self.device_id,
+            name=fields.get("name"),
+        )
+
     def proof(self, nonce: str) -> dict[str, Any]:
         """The ``device`` member of a sign-in or enrollment body."""
         if self.device_id is None:
@@ -240,6 +254,47 @@ class AuthClient:
 
     def post(self, path: str, access_token: str, **options: Any) -> httpx.Response:
         return self.http.post(path, headers={"authorization": f"Bearer {access_token}"}, **options)
+
+
+async def service_sign_in(
+    context: AuthContext,
+    staff: Staff,
+    device: Device,
+    *,
+    code: str | None = None,
+    client: str | None = "10.0.0.9",
+) -> Grant:
+    """Sign in through the service (no HTTP) at the context's clock."""
+    grant = await sign_in(
+        context,
+        SignInRequest(
+            username=staff.username,
+            password=staff.password,
+            totp_code=code or staff.code(at=context.clock()),
+            recovery_code=None,
+            proof=device.device_proof(context.codec.issue_nonce().token),
+            client=client,
+        ),
+    )
+    device.device_id = grant.device.id
+    return grant
+
+
+def refresh_request(
+    context: AuthContext,
+    device: Device,
+    refresh_token: str,
+    *,
+    device_id: uuid.UUID | None = None,
+    client: str | None = "10.0.0.9",
+) -> RefreshRequest:
+    """A refresh request signed by ``device`` (claiming ``device_id``, default its own)."""
+    nonce = context.codec.issue_nonce().token
+    claimed = device_id or device.device_id
+    assert claimed is not None
+    signature = device.signature(ProofAction.REFRESH, nonce, device_id=claimed, refresh_token=refresh_token)
+    proof = DeviceProof(nonce=nonce, signature=b64url_decode(signature), public_key=b"", device_id=claimed)
+    return RefreshRequest(refresh_token=refresh_token, proof=proof, client=client)
 
 
 def error_code(response: httpx.Response) -> str:
