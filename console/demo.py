@@ -240,6 +240,7 @@ def run_demo(
 ) -> DemoResult:
     """Prepare ``data_dir``, serve it on ``listen``, run ``console`` with ``--server``,
     ``--ca`` and ``--profile`` appended, then stop the server, whatever happened."""
+    split_listen(listen)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     run_preparation(data_dir, env)

@@ -105,8 +105,11 @@ def prepare(options: Options, stack: ExitStack) -> Startup:
         raise StartupError(f"The log in {profile_dir} cannot be opened: {exc.strerror}.") from None
     stack.callback(logs.close)
     faults = FaultLog(profile_dir)
-    previous_crash = faults.take_previous()
-    faults.enable()
+    try:
+        previous_crash = faults.take_previous()
+        faults.enable()
+    except OSError as exc:
+        raise StartupError(f"The crash log in {faults.directory} cannot be used: {exc.strerror}.") from None
     stack.callback(faults.disable)
     crash = CrashReporter()
     crash.install()

@@ -120,3 +120,4 @@ def test_a_server_that_cannot_start_is_reported_with_its_last_words(tmp_path, en
 def test_a_bad_listen_address_is_refused_before_anything_runs(tmp_path, environment):
     with pytest.raises(DemoError, match="HOST:PORT"):
         run_demo(tmp_path / "demo", "127.0.0.1:65535", stand_in(), env=environment)
+    assert not (tmp_path / "demo").exists()
