@@ -214,7 +214,9 @@ async def run_step(world: World, step: Step) -> None:
 
 async def settle(world: World) -> None:
     """Reconnect everyone: push everything, then pull until nothing is left to learn."""
-    for _ in range(50):
+    # Up to ten seconds: on PostgreSQL any write transaction in the cluster holds the
+    # watermark back until it ends.
+    for _ in range(500):
         busy = False
         for replica in world.replicas:
             request = replica.sync.push_request()
@@ -227,7 +229,7 @@ async def settle(world: World) -> None:
             busy = busy or page.has_more or bool(replica.sync.state.pending) or bool(page.changes)
         if not busy:
             return
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
     raise AssertionError("the replicas did not settle")
 
 
