@@ -9,6 +9,7 @@ from server.api.auth import auth_routes
 from server.api.customers import customer_routes
 from server.api.sync import sync_routes
 from server.api.system import metrics_routes, system_routes
+from server.audit.api import audit_routes
 from server.auth.authorizer import Authenticator, check_route_policies, make_authorizer
 from server.auth.context import AuthContext
 from server.customers.service import CustomerRegister
@@ -54,6 +55,7 @@ def build_application(state: ServerState) -> Application:
     )
     sync_routes(api, sync)
     customer_routes(api, state.database, customers.store)
+    audit_routes(api, state.audit)
     metrics = Router()
     metrics_routes(metrics, state)
     check_route_policies([*api, *metrics])

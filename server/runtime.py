@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.app import Application, build_application
+from server.audit.log import AuditLog
+from server.audit.worker import AuditWorker
 from server.auth.keystore import ServerKeys
 from server.config import Settings
 from server.db.engine import Database
@@ -58,6 +60,7 @@ class KluisServer:
         self.metrics_address: tuple[str, int] | None = None
         self.state: ServerState | None = None
         self.application: Application | None = None
+        self.audit_worker: AuditWorker | None = None
         self.tls: TLSFiles | None = None
         self._stopped = asyncio.Event()
 
@@ -74,6 +77,7 @@ class KluisServer:
         context = server_context(tls.cert_file, tls.key_file)
         try:
             keys = ServerKeys.load(settings)
+            audit = AuditLog.from_settings(settings, self.database)
         except BaseException:
             await self.database.dispose()
             raise
@@ -83,9 +87,16 @@ class KluisServer:
             metrics=self.metrics,
             ca_fingerprint=fingerprint,
             keys=keys,
+            audit=audit,
         )
         self.application = application = build_application(state)
         application.start()
+        self.audit_worker = AuditWorker(
+            audit,
+            interval=settings.audit_checkpoint_interval,
+            prune_interval=settings.audit_prune_interval_minutes * 60.0,
+        )
+        self.audit_worker.start()
         api = application.api
         if settings.metrics_address is None:
             api.include(application.metrics)
@@ -148,6 +159,9 @@ class KluisServer:
             )
         for listener in self.listeners:
             await listener.abort_all()
+        if self.audit_worker is not None:
+            await self.audit_worker.stop()
+            self.audit_worker.log.close()
         await self.database.dispose()
         logger.info("shutdown complete")
         self._stopped.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from server.audit.log import AuditLog
 from server.auth.keystore import ServerKeys
 from server.config import Settings
 from server.db.engine import Database
@@ -19,5 +20,6 @@ class ServerState:
     ca_fingerprint: str | None
     # The server's own keys (token signing, MFA secrets; the audit log's later).
     keys: ServerKeys
+    audit: AuditLog
     started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     draining: bool = False

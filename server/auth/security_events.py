@@ -16,6 +16,7 @@ from enum import StrEnum
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.audit.pending import record_security_event
 from server.auth.tables import security_events
 from server.logs import fields
 
@@ -86,6 +87,7 @@ async def record(connection: AsyncConnection, event: SecurityEvent, now: dt.date
             subject_hash=event.subject_hash,
         )
     )
+    await record_security_event(connection, event_id, event, now)
     level = logging.INFO if event.outcome is Outcome.SUCCESS else logging.WARNING
     logger.log(
         level,

@@ -25,3 +25,4 @@ server_meta = Table(
 import server.auth.tables  # noqa: E402  (registers the identity tables on metadata)
 import server.customers.tables  # noqa: E402  (registers the customer tables on metadata)
 import server.sync.tables  # noqa: E402, F401  (registers the sync tables on metadata)
+import server.audit.tables  # noqa: E402, F401  (registers the audit log tables on metadata)

@@ -1,0 +1,140 @@
+"""Reading and writing the log's rows: the state row, tree nodes, entries and checkpoints.
+Callers hold the transaction; an append locks the state row first (FOR UPDATE on
+PostgreSQL; on SQLite the write transaction's BEGIN IMMEDIATE already excludes writers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from server.audit.appender import AppendPlan, LogState
+from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, audit_log_state, audit_nodes
+from shared.merkle import EMPTY_ROOT, CompactRange, NodeId, ProofPlan, root_plan
+
+# Rows per INSERT statement: large enough to amortise, small enough for SQLite's variable limit.
+_CHUNK = 500
+
+
+class LogCorrupted(Exception):
+    """Stored rows contradict each other (a node missing, a root that does not add up)."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: bytes
+    key_id: str
+    signed_at: dt.datetime
+
+
+async def load_state(connection: AsyncConnection, *, lock: bool) -> LogState:
+    query = select(audit_log_state).where(audit_log_state.c.id == STATE_ROW)
+    if lock:
+        query = query.with_for_update()
+    row = (await connection.execute(query)).one()
+    return LogState(
+        frontier=CompactRange.from_bytes(bytes(row.frontier)),
+        min_index=row.min_index,
+        last_received_at=row.last_received_at,
+    )
+
+
+async def _insert_chunks(connection: AsyncConnection, table: object, rows: list[dict[str, object]]) -> None:
+    for start in range(0, len(rows), _CHUNK):
+        await connection.execute(table.insert(), rows[start : start + _CHUNK])  # type: ignore[attr-defined]
+
+
+async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:
+    """Write the plan's entries and nodes and the new state, in the caller's transaction."""
+    if not plan.entries:
+        return
+    await _insert_chunks(connection, audit_entries, plan.entries)
+    await _insert_chunks(connection, audit_nodes, plan.nodes)
+    await connection.execute(
+        update(audit_log_state)
+        .where(audit_log_state.c.id == STATE_ROW)
+        .values(
+            size=plan.state.size,
+            frontier=plan.state.frontier.to_bytes(),
+            last_received_at=plan.state.last_received_at,
+            updated_at=now,
+        )
+    )
+
+
+async def get_nodes(connection: AsyncConnection, ids: Sequence[NodeId]) -> list[bytes]:
+    """The hashes of the given complete nodes, in order; :class:`LogCorrupted` if one is missing."""
+    by_level: dict[int, list[int]] = defaultdict(list)
+    for level, index in ids:
+        by_level[level].append(index)
+    found: dict[NodeId, bytes] = {}
+    for level, indexes in by_level.items():
+        for start in range(0, len(indexes), _CHUNK):
+            rows = await connection.execute(
+                select(audit_nodes.c.idx, audit_nodes.c.hash).where(
+                    audit_nodes.c.level == level, audit_nodes.c.idx.in_(indexes[start : start + _CHUNK])
+                )
+            )
+            found.update({(level, row.idx): bytes(row.hash) for row in rows})
+    missing = [node for node in ids if node not in found]
+    if missing:
+        raise LogCorrupted(f"{len(missing)} tree nodes are missing, the first {missing[0]}")
+    return [found[node] for node in ids]
+
+
+async def node_range(connection: AsyncConnection, level: int, start: int, end: int) -> list[bytes]:
+    """Hashes of nodes ``(level, start) .. (level, end - 1)``; :class:`LogCorrupted` on a gap."""
+    rows = await connection.execute(
+        select(audit_nodes.c.idx, audit_nodes.c.hash)
+        .where(audit_nodes.c.level == level, audit_nodes.c.idx >= start, audit_nodes.c.idx < end)
+        .order_by(audit_nodes.c.idx)
+    )
+    hashes = []
+    for expected, row in enumerate(rows, start):
+        if row.idx != expected:
+            raise LogCorrupted(f"tree node ({level}, {expected}) is missing")
+        hashes.append(bytes(row.hash))
+    if len(hashes) != end - start:
+        raise LogCorrupted(f"tree nodes ({level}, {start + len(hashes)}) onwards are missing")
+    return hashes
+
+
+async def build_proof(connection: AsyncConnection, plan: ProofPlan) -> list[bytes]:
+    ids = plan.node_ids
+    return plan.assemble(await get_nodes(connection, ids) if ids else [])
+
+
+async def stored_root(connection: AsyncConnection, size: int) -> bytes:
+    """The root of the first *size* leaves, from the stored nodes alone."""
+    proof = await build_proof(connection, root_plan(size))
+    return proof[0] if proof else EMPTY_ROOT
+
+
+def _checkpoint(row: object) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        size=row.size,  # type: ignore[attr-defined]
+        root=bytes(row.root),  # type: ignore[attr-defined]
+        note=row.note.encode(),  # type: ignore[attr-defined]
+        key_id=row.key_id,  # type: ignore[attr-defined]
+        signed_at=row.signed_at,  # type: ignore[attr-defined]
+    )
+
+
+async def latest_checkpoint(connection: AsyncConnection) -> StoredCheckpoint | None:
+    row = (
+        await connection.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.size.desc()).limit(1))
+    ).first()
+    return _checkpoint(row) if row is not None else None
+
+
+async def checkpoint_at(connection: AsyncConnection, size: int) -> StoredCheckpoint | None:
+    row = (
+        await connection.execute(select(audit_checkpoints).where(audit_checkpoints.c.size == size))
+    ).first()
+    return _checkpoint(row) if row is not None else None

@@ -1,0 +1,68 @@
+"""The audit worker each server instance runs: append waiting server events, sign a
+checkpoint when the tree has grown (within ``audit_checkpoint_interval`` seconds, at once
+after a local append), and prune past retention now and then."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from server.audit.log import AuditLog, CheckpointRefused
+from server.audit.store import LogCorrupted
+from server.logs import fields
+
+logger = logging.getLogger("kluis.audit")
+_FINAL_PASS_SECONDS = 5.0
+
+
+class AuditWorker:
+    def __init__(self, log: AuditLog, *, interval: float, prune_interval: float) -> None:
+        self.log = log
+        self.interval = interval
+        self.prune_interval = prune_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._next_prune = 0.0
+        log.on_append(self._wake.set)
+
+    def start(self) -> None:
+        self._next_prune = time.monotonic() + self.prune_interval
+        self._task = asyncio.create_task(self._run(), name="audit-worker")
+
+    async def run_once(self) -> None:
+        while await self.log.sequence_pending():
+            pass
+        await self.log.sign_checkpoint()
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + self.prune_interval
+            await self.log.prune()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except (CheckpointRefused, LogCorrupted) as exc:
+                # Refusing to sign is the safe answer; an operator must look.
+                logger.error("the audit log refused to sign a checkpoint", extra=fields(reason=str(exc)))
+            except Exception:
+                logger.exception("an audit worker pass failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        """Stop, after one last pass (bounded) so that events recorded just before get in."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        try:
+            await asyncio.wait_for(self.run_once(), timeout=_FINAL_PASS_SECONDS)
+        except Exception:
+            logger.exception(
+                "the audit worker's last pass did not finish; pending events wait for the next start"
+            )
