@@ -39,6 +39,7 @@ class ServerMonitor(QObject):
         self._client = client
         self._connection = connection
         self._refresh = refresh
+        self._running = False
         self._in_flight = False
         self._full_wanted = True
         self._last_full = 0.0
@@ -48,10 +49,12 @@ class ServerMonitor(QObject):
         self._timer.timeout.connect(self._tick)
 
     def start(self) -> None:
+        self._running = True
         self._timer.start()
         self.check_now()
 
     def stop(self) -> None:
+        self._running = False
         self._timer.stop()
 
     def check_now(self) -> None:
@@ -61,7 +64,7 @@ class ServerMonitor(QObject):
             self._tick()
 
     def _tick(self) -> None:
-        if self._in_flight:
+        if self._in_flight or not self._running:
             return
         due = time.monotonic() - self._last_full >= self._refresh
         healthy = self._connection.status in (LinkStatus.ONLINE, LinkStatus.SYNCING)
@@ -95,6 +98,7 @@ class ServerMonitor(QObject):
             raise error
         self._connection.failed(error)
         self._log_transition()
+        self._continue()
 
     def _log_transition(self) -> None:
         status = self._connection.status
@@ -108,5 +112,5 @@ class ServerMonitor(QObject):
         )
 
     def _continue(self) -> None:
-        if self._full_wanted and self._timer.isActive():
+        if self._full_wanted:
             self._tick()
