@@ -26,6 +26,7 @@ from typing import IO
 
 import httpx
 
+from console.net.client import exception_chain
 from console.net.trust import TrustError, load_trust_anchor
 
 # Server commands run, in order, before the server starts.  Seeding demo data is one more line.
@@ -113,17 +114,21 @@ class ServerProcess:
         self._listening = threading.Event()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self._log = (data_dir / "server.log").open("a", encoding="utf-8")
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            server_command(
-                "serve", "--data-dir", str(data_dir), "--listen", listen, "--metrics-listen", metrics
-            ),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            process_group=0,
-        )
+        try:
+            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+                server_command(
+                    "serve", "--data-dir", str(data_dir), "--listen", listen, "--metrics-listen", metrics
+                ),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                process_group=0,
+            )
+        except BaseException:
+            self._log.close()
+            raise
         assert self.process.stdout is not None
         assert self.process.stderr is not None
         self._pumps = [
@@ -167,8 +172,9 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise self._failure(f"The server did not start listening within {timeout:.0f} s.")
         assert self.url is not None
+        ca_file = self.data_dir / "tls" / "ca.pem"
         try:
-            context = load_trust_anchor(self.data_dir / "tls" / "ca.pem").tls_context()
+            context = load_trust_anchor(ca_file).tls_context()
         except TrustError as exc:
             raise DemoError(str(exc)) from None
         with httpx.Client(verify=context, timeout=2.0, trust_env=False) as http:
@@ -180,8 +186,8 @@ class ServerProcess:
                     if http.get(f"{self.url}/readyz").status_code == 200:
                         return
                 except httpx.ConnectError as exc:
-                    if isinstance(exc.__cause__ or exc.__context__, ssl.SSLError):
-                        raise DemoError(f"TLS to {self.url} failed against {context}: {exc}") from None
+                    if any(isinstance(cause, ssl.SSLError) for cause in exception_chain(exc)):
+                        raise DemoError(f"TLS to {self.url} failed with the CA in {ca_file}: {exc}") from None
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:

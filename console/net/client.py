@@ -60,7 +60,8 @@ class _Failover(Exception):
         self.error = error
 
 
-def _causes(error: BaseException) -> Iterator[BaseException]:
+def exception_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from, innermost last."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -250,7 +251,7 @@ class ServerClient:
         return ServerHTTPError(server, info.status, info.code, info.message, info.request_id or request_id)
 
     def _transport_failure(self, server: str, exc: httpx.TransportError) -> ServerError:
-        for cause in _causes(exc):
+        for cause in exception_chain(exc):
             if isinstance(cause, ssl.SSLCertVerificationError):
                 reason = cause.verify_message or "the certificate was rejected"
                 return TLSVerificationFailed(server, self._trust.fingerprint, reason)
@@ -258,7 +259,7 @@ class ServerClient:
                 return TLSHandshakeFailed(server, _handshake_reason(cause))
         if isinstance(exc, httpx.TimeoutException):
             return ServerUnreachable(server, "it did not answer in time")
-        for cause in _causes(exc):
+        for cause in exception_chain(exc):
             if isinstance(cause, socket.gaierror):
                 return ServerUnreachable(server, "its host name cannot be resolved")
             if isinstance(cause, ConnectionRefusedError):

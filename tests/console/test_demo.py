@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from console.demo import DemoError, run_demo
+from server.tls import ensure_development_tls
 from shared.crypto import certificate_fingerprint
 
 STAND_IN = textwrap.dedent(
@@ -121,3 +122,15 @@ def test_a_bad_listen_address_is_refused_before_anything_runs(tmp_path, environm
     with pytest.raises(DemoError, match="HOST:PORT"):
         run_demo(tmp_path / "demo", "127.0.0.1:65535", stand_in(), env=environment)
     assert not (tmp_path / "demo").exists()
+
+
+def test_readiness_is_only_accepted_over_tls_verified_against_the_data_directorys_ca(tmp_path, environment):
+    data_dir = tmp_path / "demo"
+    ensure_development_tls(data_dir, [])  # the CA the launcher will trust
+    foreign = ensure_development_tls(tmp_path / "elsewhere", [])
+    environment["KLUIS_TLS_CERT_FILE"] = str(foreign.cert_file)
+    environment["KLUIS_TLS_KEY_FILE"] = str(foreign.key_file)
+    with pytest.raises(DemoError, match=r"TLS to https://localhost:\d+ failed with the CA in") as failure:
+        run_demo(data_dir, "127.0.0.1:0", stand_in(), env=environment)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(failure.value)
+    assert not (data_dir / "console-profile").exists()
