@@ -30,13 +30,18 @@ class Application:
     customers: CustomerRegister
     sync: SyncService
 
-    def start(self) -> None:
-        """Background work that lives as long as the listeners."""
+    async def start(self) -> None:
+        """Stores and background work that live as long as the listeners."""
+        await self.customers.start()
         self.sync.notifier.start(self.sync.database.url)
 
-    async def close(self) -> None:
+    async def release(self) -> None:
         """First step of shutdown: release long-polls so their connections can close."""
         await self.sync.notifier.close()
+
+    async def close(self) -> None:
+        """Last step of shutdown, once no request is running."""
+        await self.customers.close()
 
 
 def build_application(state: ServerState) -> Application:

@@ -142,6 +142,11 @@ class Settings(BaseModel):
         description="File holding the 32-byte key that encrypts TOTP secrets; empty creates one in "
         "DATA_DIR/keys. Several instances must share one.",
     )
+    customer_key_database_url: str | None = Field(
+        None,
+        description="Database holding customers' data keys, apart from the data so that erasure reaches "
+        "data backups; empty means DATA_DIR/keys/customer-keys.db (SQLite only; required with PostgreSQL).",
+    )
     customer_master_key_file: Path | None = Field(
         None,
         description="File holding the 32-byte master key that wraps every customer's data key; empty "

@@ -65,22 +65,22 @@ class KluisServer:
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # A server that fails to start leaves nothing open behind it.
+            await self._release_resources()
+            raise
+
+    async def _start(self) -> None:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            await require_head(self.database)
-        except BaseException:
-            await self.database.dispose()
-            raise
+        await require_head(self.database)
         self.tls = tls = resolve_tls(settings)
         fingerprint = certificate_fingerprint(tls.ca_file.read_bytes()) if tls.ca_file else None
         context = server_context(tls.cert_file, tls.key_file)
-        try:
-            keys = ServerKeys.load(settings)
-            audit = AuditLog.from_settings(settings, self.database)
-        except BaseException:
-            await self.database.dispose()
-            raise
+        keys = ServerKeys.load(settings)
+        audit = AuditLog.from_settings(settings, self.database)
         self.state = state = ServerState(
             settings=settings,
             database=self.database,
@@ -90,7 +90,7 @@ class KluisServer:
             audit=audit,
         )
         self.application = application = build_application(state)
-        application.start()
+        await application.start()
         self.audit_worker = AuditWorker(
             audit,
             interval=settings.audit_checkpoint_interval,
@@ -115,6 +115,18 @@ class KluisServer:
                 fingerprint=fingerprint,
             ),
         )
+
+    async def _release_resources(self) -> None:
+        """Stop background work and close stores; the listeners are done by now."""
+        for listener in self.listeners:
+            await listener.abort_all()
+        if self.application is not None:
+            await self.application.release()
+            await self.application.close()
+        if self.audit_worker is not None:
+            await self.audit_worker.stop()
+            self.audit_worker.log.close()
+        await self.database.dispose()
 
     async def _listen(
         self,
@@ -143,7 +155,7 @@ class KluisServer:
         for listener in self.listeners:
             listener.begin_drain()
         if self.application is not None:
-            await self.application.close()
+            await self.application.release()
         if self.settings.drain_delay:
             await asyncio.sleep(self.settings.drain_delay)
         for listener in self.listeners:
@@ -157,12 +169,7 @@ class KluisServer:
             logger.warning(
                 "cancelling requests still running after the grace period", extra=fields(count=remaining)
             )
-        for listener in self.listeners:
-            await listener.abort_all()
-        if self.audit_worker is not None:
-            await self.audit_worker.stop()
-            self.audit_worker.log.close()
-        await self.database.dispose()
+        await self._release_resources()
         logger.info("shutdown complete")
         self._stopped.set()
 

@@ -73,10 +73,8 @@ def customer_routes(router: Router, database: Database, store: CustomerStore) ->
         async with database.transaction() as connection:
             rows = await store.find(connection, kind=body.kind, value=value)
         matches = []
-        for row in rows:
-            if not scope.includes(row.bucket):
-                continue
-            record = store.record(row)
+        visible = [row for row in rows if scope.includes(row.bucket)]
+        for row, record in zip(visible, await store.records(visible), strict=True):
             shown = masked(record)
             matches.append(
                 CustomerMatch(

@@ -57,7 +57,7 @@ class CustomerCommands:
         visible = previous is not None and scope_of(principal).includes(previous.bucket)
         if previous is not None and not visible:
             raise Rejection("not_found", "The customer does not exist or is not visible to you.")
-        current = self.store.record(previous) if previous is not None else None
+        current = await self.store.record(previous) if previous is not None else None
 
         def read(record_type: str, record_id: uuid.UUID) -> dict[str, Any] | None:
             return current if record_type == RECORD_TYPE and record_id == customer_id else None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from server.auth.keystore import load_sealing_key
 from server.config import Settings
+from server.customers.keys import CustomerKeyStore, key_database_url
 from server.customers.mutations import CustomerCommands
 from server.customers.store import CustomerStore
 from server.customers.tables import customers
@@ -29,13 +30,19 @@ class CustomerRegister:
             keys_dir=settings.data_dir / "keys",
             key_file=settings.customer_master_key_file,
         )
-        return cls.from_vault(CustomerVault(key.key))
+        return cls.assemble(CustomerVault(key.key), CustomerKeyStore(key_database_url(settings)))
 
     @classmethod
-    def from_vault(cls, vault: CustomerVault) -> CustomerRegister:
-        store = CustomerStore(vault)
+    def assemble(cls, vault: CustomerVault, keys: CustomerKeyStore) -> CustomerRegister:
+        store = CustomerStore(vault, keys)
         return cls(
             store=store,
             commands=CustomerCommands(store),
             synced=SyncedType(name="customer", code=CUSTOMER_TYPE_CODE, table=customers, load=store.records),
         )
+
+    async def start(self) -> None:
+        await self.store.keys.prepare()
+
+    async def close(self) -> None:
+        await self.store.keys.close()

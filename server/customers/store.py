@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.customers.keys import CustomerKeyStore
 from server.customers.tables import customers
 from server.customers.vault import CustomerVault
 from server.sync.scope import branch_bucket
@@ -19,14 +20,15 @@ from shared.customers import Customer
 
 
 class CustomerStore:
-    def __init__(self, vault: CustomerVault) -> None:
+    def __init__(self, vault: CustomerVault, keys: CustomerKeyStore) -> None:
         self.vault = vault
+        self.keys = keys
 
-    def record(self, row: Row[Any]) -> dict[str, Any]:
-        """The customer as a device receives it (JSON-ready)."""
+    def _record(self, row: Row[Any], wrapped_key: bytes | None) -> dict[str, Any]:
         fields = None
-        if row.personal is not None and row.wrapped_key is not None:
-            fields = json.loads(self.vault.open(row.id, row.wrapped_key, row.personal))
+        if row.personal is not None and wrapped_key is not None:
+            key = self.vault.unwrap(row.id, wrapped_key)
+            fields = json.loads(self.vault.open(row.id, key, row.personal))
         return {
             "id": str(row.id),
             "branch_id": str(row.branch_id),
@@ -36,8 +38,14 @@ class CustomerStore:
             "updated_at": _iso(row.updated_at),
         }
 
-    def records(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        return [self.record(row) for row in rows]
+    async def records(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """Customers as a device receives them (JSON-ready).  A customer whose key was
+        destroyed comes out with no personal fields, whatever the row still holds."""
+        keys = await self.keys.wrapped_keys(row.id for row in rows if row.personal is not None)
+        return [self._record(row, keys.get(row.id)) for row in rows]
+
+    async def record(self, row: Row[Any]) -> dict[str, Any]:
+        return (await self.records([row]))[0]
 
     async def row(
         self, connection: AsyncConnection, customer_id: uuid.UUID, *, lock: bool = False
@@ -60,6 +68,14 @@ class CustomerStore:
             "phone_hash": self.vault.search_hash("phone", fields.phone) if fields.phone else None,
         }
 
+    async def _data_key(self, customer_id: uuid.UUID, now: dt.datetime) -> bytes:
+        existing = await self.keys.wrapped_keys([customer_id])
+        if customer_id in existing:
+            return self.vault.unwrap(customer_id, existing[customer_id])
+        key, wrapped = self.vault.new_key(customer_id)
+        stored = await self.keys.store(customer_id, wrapped, now)
+        return key if stored == wrapped else self.vault.unwrap(customer_id, stored)
+
     async def write(
         self,
         connection: AsyncConnection,
@@ -80,13 +96,11 @@ class CustomerStore:
             **self._hashes(customer),
         }
         if customer.fields is None:
-            values.update(wrapped_key=None, personal=None)
+            values["personal"] = None
         else:
+            key = await self._data_key(customer.id, customer.updated_at)
             plaintext = dumps_canonical(customer.fields.model_dump(mode="json"))
-            sealed = self.vault.seal(
-                customer.id, plaintext, previous.wrapped_key if previous is not None else None
-            )
-            values.update(wrapped_key=sealed.wrapped_key, personal=sealed.personal)
+            values["personal"] = self.vault.seal(customer.id, key, plaintext)
         if previous is None:
             await connection.execute(
                 insert(customers).values(
@@ -122,13 +136,13 @@ class CustomerStore:
         position: int,
         now: dt.datetime,
     ) -> None:
-        """Destroy the customer's data key and every trace that could find them again."""
+        """Destroy the customer's data key, then every trace that could find them again."""
+        await self.keys.destroy(previous.id)
         await connection.execute(
             update(customers)
             .where(customers.c.id == previous.id)
             .values(
                 status="erased",
-                wrapped_key=None,
                 personal=None,
                 id_number_hash=None,
                 passport_hash=None,

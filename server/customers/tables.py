@@ -1,7 +1,8 @@
 """Customers at rest.  Personal fields are one AES-256-GCM blob under the customer's own
-data key, which is stored wrapped by the master key: destroying the wrapped key makes the
-customer's personal information unreadable everywhere, backups included.  Exact-match
-search uses keyed hashes, never plaintext columns."""
+data key, which lives wrapped by the master key in a separate key database
+(server/customers/keys.py): destroying it makes the customer's personal information
+unreadable everywhere, backups included.  Exact-match search uses keyed hashes, never
+plaintext columns."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ customers = Table(
     Column("position", BigInteger(), nullable=False),
     Column("version", Integer(), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("wrapped_key", LargeBinary(), nullable=True),
     Column("personal", LargeBinary(), nullable=True),
     Column("id_number_hash", LargeBinary(), nullable=True, unique=True),
     Column("passport_hash", LargeBinary(), nullable=True, unique=True),

@@ -4,7 +4,7 @@ read in pages that never pass a change that may still commit."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from server.sync.tables import sync_tombstones
 
 DELETE, PUT = 0, 1
 
-Loader = Callable[[Sequence[Row[Any]]], list[dict[str, Any]]]
+Loader = Callable[[Sequence[Row[Any]]], Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ class ChangeFeed:
         for code, ids in wanted.items():
             synced = self.types[code]
             rows = (await connection.execute(select(synced.table).where(synced.table.c.id.in_(ids)))).all()
-            for row, data in zip(rows, synced.load(rows), strict=True):
+            for row, data in zip(rows, await synced.load(rows), strict=True):
                 loaded[(code, row.id)] = (int(row.version), data)
         changes: list[FeedChange] = []
         for key in keys:

@@ -154,5 +154,8 @@ def server_settings(data_dir: Path, database_url: str, **overrides: Any) -> Sett
         "access_log": False,
         "shutdown_grace": 5.0,
     }
+    if not database_url.startswith("sqlite"):
+        # Customers' data keys live in a database of their own; beside the test's data will do.
+        values["customer_key_database_url"] = f"sqlite:///{data_dir / 'customer-keys.db'}"
     values.update(overrides)
     return Settings(**values)

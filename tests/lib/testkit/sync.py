@@ -9,10 +9,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from server.customers.keys import CustomerKeyStore
+from server.customers.service import CustomerRegister
+from server.customers.vault import CustomerVault
+from shared.crypto import generate_aes_key
 from shared.customers import RECORD_TYPE
 from shared.sa_id import luhn_check_digit
 from shared.sync.client import ClientState, SyncClient
@@ -132,3 +137,14 @@ class HeadlessConsole:
                 "wait_seconds": wait_seconds,
             },
         )
+
+
+async def make_register(directory: Path) -> CustomerRegister:
+    """A customer register with a fresh master key and a key database in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    register = CustomerRegister.assemble(
+        CustomerVault(generate_aes_key()),
+        CustomerKeyStore(f"sqlite:///{directory / f'customer-keys-{uuid.uuid4().hex[:8]}.db'}"),
+    )
+    await register.start()
+    return register

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +27,6 @@ from server.auth.mfa import MfaCipher
 from server.auth.permissions import permissions_of
 from server.customers.service import CustomerRegister
 from server.customers.tables import customers
-from server.customers.vault import CustomerVault
 from server.db.engine import Database
 from server.db.migrate import upgrade_to_head
 from server.sync.feed import ChangeFeed
@@ -34,13 +34,13 @@ from server.sync.notify import ChangeNotifier
 from server.sync.scope import branch_bucket
 from server.sync.service import SyncService
 from server.sync.tables import sync_mutations
-from shared.crypto import generate_aes_key, generate_private_key, public_key_to_raw
+from shared.crypto import generate_private_key, public_key_to_raw
 from shared.customers import MUTATIONS
 from shared.sync.client import ClientState, SyncClient
 from shared.sync.mutators import Rejection
 from shared.sync.protocol import PullResponse, PushRequest, PushResponse
 from testkit.auth import enroll_staff
-from testkit.sync import customer_fields
+from testkit.sync import customer_fields, make_register
 
 CLIENTS = 3
 
@@ -241,7 +241,7 @@ async def check(world: World) -> None:
             )
         ).all()
         ledger = (await connection.execute(select(sync_mutations))).all()
-    server = {row.id: world.register.store.record(row) for row in rows}
+    server = {row.id: data for row, data in zip(rows, await world.register.store.records(rows), strict=True)}
     for replica in world.replicas:
         assert replica.sync.state.pending == ()
         assert replica.confirmed == server
@@ -262,29 +262,26 @@ def sqlite_world_parts(tmp_path_factory):
 def test_every_client_converges_and_nothing_is_applied_twice_or_lost(sqlite_world_parts, steps):
     async def scenario() -> None:
         database = Database(sqlite_world_parts)
+        register = await make_register(Path(sqlite_world_parts.removeprefix("sqlite:///")).parent)
         try:
-            world = await make_world(
-                database,
-                CustomerRegister.from_vault(CustomerVault(generate_aes_key())),
-                ServerKeys.ephemeral(),
-            )
+            world = await make_world(database, register, ServerKeys.ephemeral())
             for step in steps:
                 await run_step(world, step)
             await settle(world)
             await check(world)
         finally:
+            await register.close()
             await database.dispose()
 
     asyncio.run(scenario())
 
 
-async def test_convergence_on_both_databases(database_url):
+async def test_convergence_on_both_databases(database_url, tmp_path):
     """One long fixed interleaving, also on PostgreSQL."""
     database = Database(database_url)
+    register = await make_register(tmp_path)
     try:
-        world = await make_world(
-            database, CustomerRegister.from_vault(CustomerVault(generate_aes_key())), ServerKeys.ephemeral()
-        )
+        world = await make_world(database, register, ServerKeys.ephemeral())
         script: list[Step] = []
         for round_ in range(8):
             for who in range(CLIENTS):
@@ -303,4 +300,5 @@ async def test_convergence_on_both_databases(database_url):
         await check(world)
         assert len(world.replicas[0].confirmed) == CLIENTS * 8
     finally:
+        await register.close()
         await database.dispose()

@@ -15,29 +15,28 @@ from sqlalchemy.exc import IntegrityError
 from server.auth.accounts import Actor, create_branch
 from server.customers.service import CustomerRegister
 from server.customers.tables import customers
-from server.customers.vault import CustomerVault
 from server.db.engine import Database
 from server.sync.cursor import Cursor
 from server.sync.feed import ChangeFeed
 from server.sync.positions import write_position
 from server.sync.scope import Scope
-from shared.crypto import generate_aes_key
 from shared.customers import Customer, CustomerFields
-from testkit.sync import customer_fields
+from testkit.sync import customer_fields, make_register
 
 ALL = Scope(None)
 
 
 @pytest.fixture
-async def world(database_url):
+async def world(database_url, tmp_path):
     database = Database(database_url)
-    register = CustomerRegister.from_vault(CustomerVault(generate_aes_key()))
+    register = await make_register(tmp_path / "keys")
     now = dt.datetime.now(dt.UTC)
     async with database.transaction(write=True) as connection:
         branch = await create_branch(
             connection, code="FEED1", name="Feed", region="Gauteng", actor=Actor.cli(), now=now
         )
     yield database, register, branch.id
+    await register.close()
     await database.dispose()
 
 
@@ -147,7 +146,7 @@ async def test_concurrent_writers_and_readers_converge(world):
 
     async with database.transaction() as connection:
         rows = (await connection.execute(customers.select())).all()
-    server_state = {row.id: register.store.record(row) for row in rows}
+    server_state = {row.id: data for row, data in zip(rows, await register.store.records(rows), strict=True)}
     for state, cursor in finished:
         # Catch up from where each reader stopped; an unrelated write transaction elsewhere
         # in the cluster may hold the watermark back for a moment.

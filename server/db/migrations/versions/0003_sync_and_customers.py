@@ -87,7 +87,6 @@ def upgrade() -> None:
         sa.Column("position", sa.BigInteger(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("wrapped_key", sa.LargeBinary(), nullable=True),
         sa.Column("personal", sa.LargeBinary(), nullable=True),
         sa.Column("id_number_hash", sa.LargeBinary(), nullable=True),
         sa.Column("passport_hash", sa.LargeBinary(), nullable=True),
