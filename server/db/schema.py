@@ -22,7 +22,7 @@ server_meta = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+import server.audit.tables  # noqa: E402  (registers the audit log tables on metadata)
 import server.auth.tables  # noqa: E402  (registers the identity tables on metadata)
 import server.customers.tables  # noqa: E402  (registers the customer tables on metadata)
 import server.sync.tables  # noqa: E402, F401  (registers the sync tables on metadata)
-import server.audit.tables  # noqa: E402, F401  (registers the audit log tables on metadata)
