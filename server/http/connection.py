@@ -84,6 +84,7 @@ class HTTPConnection(asyncio.Protocol):
         self._write_waiter: asyncio.Future[None] | None = None
         self._idle = False
         self._requests_served = 0
+        self._request_started = 0.0
         self.task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -260,7 +261,10 @@ class HTTPConnection(asyncio.Protocol):
             self._host.observer.request_finished(request_id, event.method.decode(), "-", 503, 0.0)
 
     async def _wait_for_request_head(self) -> Received | None:
-        """The next request's head, or None when the connection should simply close."""
+        """The next request's head, or None when the connection should simply close.
+        Sets ``_request_started`` when the request's first byte is at hand, so that time
+        spent idle between keep-alive requests is not counted as the request's."""
+        self._request_started = time.perf_counter()
         event = self._h11.next_event()
         if event is not h11.NEED_DATA:
             return cast(Received, event)
@@ -274,27 +278,32 @@ class HTTPConnection(asyncio.Protocol):
                 self._idle = False
             if not arrived or (self._host.draining and not self._pending):
                 return None
+            self._request_started = time.perf_counter()
         return await self._next_event(self._loop.time() + self._limits.header_timeout)
 
     async def _serve_one(self) -> bool:
         """Serve one request; True when the connection may carry another."""
-        started = time.perf_counter()
         try:
             event = await self._wait_for_request_head()
         except _Timeout:
-            await self._send_early_error(408, "request_timeout", "The request head took too long.", started)
+            await self._send_early_error(
+                408, "request_timeout", "The request head took too long.", self._request_started
+            )
             return False
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
             if status == 431:
                 await self._send_early_error(
-                    431, "headers_too_large", "The request headers are too large.", started
+                    431, "headers_too_large", "The request headers are too large.", self._request_started
                 )
             else:
-                await self._send_early_error(400, "bad_request", "Malformed HTTP request.", started)
+                await self._send_early_error(
+                    400, "bad_request", "Malformed HTTP request.", self._request_started
+                )
             return False
         if event is None or not isinstance(event, h11.Request):
             return False
+        started = self._request_started
 
         request_id = request_id_from(_header(event.headers, REQUEST_ID_HEADER))
         method = event.method.decode("ascii")

@@ -396,3 +396,13 @@ def test_connections_beyond_the_maximum_get_503_and_close(serve):
     finally:
         first.close()
         second.close()
+
+
+def test_time_idle_between_keep_alive_requests_is_not_the_requests_duration(serve):
+    running = serve()
+    with client(running) as c:
+        assert c.request("GET", "/hello").status == 200
+        time.sleep(0.8)
+        assert c.request("GET", "/hello").status == 200
+    total = running.call(lambda: running.metrics.latency.labels("test", "/hello")._sum.get())
+    assert total < 0.5
