@@ -169,7 +169,7 @@ async def charge_attempt(
                 failures=failures,
                 hour_started_at=hour_started,
                 hour_failures=hour_failures + 1,
-                next_attempt_at=now + policy.delay_after(failures),
+                next_attempt_at=now + delay if (delay := policy.delay_after(failures)) else None,
                 locked_until=now + policy.lock_for if locks else None,
                 updated_at=now,
             )
