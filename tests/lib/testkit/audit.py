@@ -133,6 +133,25 @@ class AuditClient:
                 raise AssertionError(f"no checkpoint of size {size} within {timeout} s: {info}")
             time.sleep(0.05)
 
+    def settle(self, timeout: float = 15.0) -> int:
+        """Wait until no server event is pending and a checkpoint covers the whole log; its size."""
+        from sqlalchemy import func, select
+
+        from server.audit.tables import audit_pending
+
+        async def pending() -> int:
+            async with self.running.server.database.transaction() as connection:
+                return int(await connection.scalar(select(func.count()).select_from(audit_pending)) or 0)
+
+        deadline = time.monotonic() + timeout
+        while self.running.run(pending()):
+            if time.monotonic() > deadline:
+                raise AssertionError("server events stayed pending")
+            time.sleep(0.05)
+        size = int(self.log_info()["size"])
+        self.wait_for_checkpoint(size, max(deadline - time.monotonic(), 1.0))
+        return size
+
     def export(self, console: Console, **body: Any) -> dict[str, Any]:
         body.setdefault("purpose", "annual_audit")
         response = self.post("/api/v1/audit/export", console, json=body)
