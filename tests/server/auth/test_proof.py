@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,9 @@ def test_the_refresh_message_is_canonical_json_with_exactly_these_bytes():
         "mDeZhLMTV70YcYUgNIplodW0GWgPQsLDA7q-ncawAWm_tCq5Q7KIZdZswVISBlLc5sx24l-Z0prqBP0PzsQgDA"
     )
     assert proof_is_valid(public, message, signature)
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "api-auth.md").read_text()
+    assert message.decode() in guide
+    assert b64url_encode(signature) in guide
 
 
 def test_the_enroll_message_has_empty_device_and_token_fields():
@@ -65,3 +69,30 @@ def test_base64url_round_trips():
     for size in range(0, 70):
         data = bytes(range(size))
         assert b64url_decode(b64url_encode(data)) == data
+
+
+@pytest.mark.parametrize(
+    ("action", "device_id", "expected"),
+    [
+        (
+            ProofAction.ENROLL,
+            None,
+            "GygdjqkOUlBvErFksbw9_zZuxh8Vtvfm0yYdFVNyITbUPd1j0XU-lnIIBw3XLvTl-JPhlmdedSV-VxGbiPQ3AQ",
+        ),
+        (
+            ProofAction.SIGN_IN,
+            uuid.UUID("00000000-0000-4000-8000-000000000001"),
+            "thz9L1W0GAjB5z1O4XnF3wAoI9v_LXKjX08pDm3PCjZ5z5zX3dl4c_s60yZDvC2ylBSqNp1Z7YmilsX5qVABAQ",
+        ),
+    ],
+)
+def test_the_worked_examples_in_the_api_guide(action, device_id, expected):
+    """docs/api-auth.md quotes these messages and signatures."""
+    key = private_key_from_raw(SEED)
+    message = proof_message(
+        action=action, nonce="n0nce", public_key=public_key_to_raw(key), device_id=device_id
+    )
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "api-auth.md").read_text()
+    assert message.decode() in guide
+    assert b64url_encode(sign(key, message)) == expected
+    assert expected in guide
