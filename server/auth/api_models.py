@@ -60,13 +60,23 @@ class DeviceProofIn(_Body):
     def _signature(cls, value: str) -> str:
         return _decode(value, ED25519_SIGNATURE_SIZE, "signature")
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = " ".join(value.split())
+        if not name or not name.isprintable():
+            raise ValueError("name must be printable text")
+        return name
+
     def proof(self) -> DeviceProof:
         return DeviceProof(
             nonce=self.nonce,
             signature=b64url_decode(self.signature),
             public_key=b64url_decode(self.public_key),
             device_id=self.device_id,
-            name=" ".join(self.name.split()) if self.name else None,
+            name=self.name,
         )
 
 

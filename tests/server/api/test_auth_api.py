@@ -363,7 +363,11 @@ def test_bad_bodies_get_field_errors_that_do_not_echo_the_input(auth, make_staff
     bad_key = auth.http.post("/api/v1/auth/sign-in", json=body)
     assert bad_key.status_code == 422
     assert [detail["loc"] for detail in bad_key.json()["error"]["details"]] == ["body.device.public_key"]
-    for response in (both, bad_key):
+    body["device"] = {**device.proof(auth.challenge()), "name": "Desk\x00\x1b[31m"}
+    bad_name = auth.http.post("/api/v1/auth/sign-in", json=body)
+    assert bad_name.status_code == 422
+    assert [detail["loc"] for detail in bad_name.json()["error"]["details"]] == ["body.device.name"]
+    for response in (both, bad_key, bad_name):
         assert "Hunter2" not in response.text
         assert "not base64" not in response.text
 
