@@ -43,13 +43,14 @@ def format_time(moment: dt.datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``; the time must be timezone-aware."""
     if moment.tzinfo is None:
         raise ValueError("a naive datetime cannot be written as UTC")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment if moment.tzinfo is dt.UTC else moment.astimezone(dt.UTC)
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: object, where: str) -> dt.datetime:
     if not isinstance(text, str) or not _TIME.match(text):
         raise FormatError(where, "must be a UTC time written YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        return dt.datetime.fromisoformat(text)
     except ValueError:
         raise FormatError(where, "is not a real date and time") from None

@@ -77,6 +77,10 @@ SECURITY_ACTIONS: Final = DEVICE_SECURITY_ACTIONS | frozenset(
 )
 
 
+_KNOWN_ACTIONS: Final = ACCESS_ACTIONS | SECURITY_ACTIONS
+_DEVICE_ACTIONS: Final = ACCESS_ACTIONS | DEVICE_SECURITY_ACTIONS
+
+
 class EventClass(StrEnum):
     """Retention classes: each can be kept for its own period."""
 
@@ -171,10 +175,10 @@ class AuditEvent:
             raise FormatError("occurred_at", "must be a timezone-aware time")
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(dt.UTC))
         kind, signer_id = self.signer_parts
-        if self.action not in ACCESS_ACTIONS | SECURITY_ACTIONS:
+        if self.action not in _KNOWN_ACTIONS:
             raise FormatError("action", "is not a known audit action")
         if kind is SignerKind.DEVICE:
-            if self.action not in ACCESS_ACTIONS | DEVICE_SECURITY_ACTIONS:
+            if self.action not in _DEVICE_ACTIONS:
                 raise FormatError("action", "is recorded by the server, not by a device")
             if self.device is None or str(self.device) != signer_id:
                 raise FormatError("device", "must be the signing device")

@@ -1,0 +1,291 @@
+"""The audit log's speed, each figure beside its limit measured in the same run:
+
+* appending device-signed events through the real append path (screening, Ed25519
+  checks on every core, one transaction per batch of 1000) from four concurrent clients,
+  on SQLite, and on PostgreSQL when
+  reachable, beside raw Ed25519 verification on one core;
+* recomputing the root of a 1,000,000-event log from its entries offline, beside a bare
+  SHA-256 loop over the same entries;
+* checking every device signature of that log offline with kluis-verify's all-core checker,
+  beside raw Ed25519 verification on every core.
+
+KLUIS_BENCH_AUDIT_EVENTS sets the size of the offline log (default 1,000,000) and
+KLUIS_BENCH_AUDIT_APPEND the number of events appended (default 20,000)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import types
+import uuid
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from console.verify_cli import check_signatures
+from server.audit.ingest import Caller
+from server.audit.keys import AuditKeys
+from server.audit.log import AuditLog
+from server.audit.retention import RetentionPolicy
+from server.auth.tables import branches, devices, users
+from server.db.engine import Database
+from server.db.migrate import upgrade_to_head
+from shared.audit.entry import entry_for
+from shared.audit.event import AuditEvent, sign_event
+from shared.audit.verify import SignatureJob
+from shared.crypto import public_key_to_raw
+from shared.merkle import leaf_hash, root_from_leaf_hashes
+
+OFFLINE_EVENTS = int(os.environ.get("KLUIS_BENCH_AUDIT_EVENTS", "1000000"))
+APPEND_EVENTS = int(os.environ.get("KLUIS_BENCH_AUDIT_APPEND", "20000"))
+BATCH = 1000
+SUBMITTERS = 4
+DEVICES = 50
+CORES = os.cpu_count() or 1
+NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(hours=1)
+
+
+def device_key(number: int) -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"bench device %d" % number).digest())
+
+
+def make_event(number: int, device: uuid.UUID, actor: uuid.UUID) -> AuditEvent:
+    return AuditEvent(
+        event_id=uuid.UUID(int=number + 1, version=4),
+        occurred_at=NOW + dt.timedelta(microseconds=number),
+        signer=f"device:{device}",
+        action="open",
+        actor=actor,
+        device=device,
+        role="teller",
+        object_type="customer",
+        object_id=f"cust-{number % 100000:06x}",
+    )
+
+
+# --- Offline log generation (in worker processes) ---------------------------------------------
+
+
+def _generate(bounds: tuple[int, int]) -> tuple[list[bytes], list[bytes], list[bytes], list[int]]:
+    start, end = bounds
+    keys = [device_key(n) for n in range(DEVICES)]
+    ids = [uuid.UUID(int=n + 1, version=4) for n in range(DEVICES)]
+    entries, data, signatures, owners = [], [], [], []
+    salt = bytes(32)
+    for number in range(start, end):
+        owner = number % DEVICES
+        signed = sign_event(make_event(number, ids[owner], ids[owner]), keys[owner])
+        entries.append(entry_for(signed, salt, number, NOW).to_bytes())
+        data.append(signed.data)
+        signatures.append(signed.signature)
+        owners.append(owner)
+    return entries, data, signatures, owners
+
+
+def generate_log(count: int) -> tuple[list[bytes], list[SignatureJob]]:
+    step = 20000
+    bounds = [(start, min(start + step, count)) for start in range(0, count, step)]
+    with multiprocessing.get_context("fork").Pool(CORES) as pool:
+        parts = pool.map(_generate, bounds)
+    publics = [public_key_to_raw(device_key(n)) for n in range(DEVICES)]
+    entries: list[bytes] = []
+    jobs: list[SignatureJob] = []
+    for part_entries, data, signatures, owners in parts:
+        entries += part_entries
+        jobs += [
+            SignatureJob(len(jobs) + n, "device", publics[owner], message, signature)
+            for n, (message, signature, owner) in enumerate(zip(data, signatures, owners, strict=True))
+        ]
+    return entries, jobs
+
+
+# --- Baselines --------------------------------------------------------------------------------
+
+_RAW: list[SignatureJob] = []
+
+
+def _raw_verify(bounds: tuple[int, int]) -> int:
+    keys: dict[bytes, Ed25519PublicKey] = {}
+    valid = 0
+    for job in _RAW[bounds[0] : bounds[1]]:
+        key = keys.get(job.public_key)
+        if key is None:
+            key = keys[job.public_key] = Ed25519PublicKey.from_public_bytes(job.public_key)
+        try:
+            key.verify(job.signature, job.data)
+            valid += 1
+        except InvalidSignature:
+            pass
+    return valid
+
+
+def raw_verify_all_cores(jobs: list[SignatureJob]) -> float:
+    global _RAW
+    _RAW = jobs
+    step = -(-len(jobs) // CORES)
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(CORES) as pool:
+        assert sum(pool.map(_raw_verify, [(a, a + step) for a in range(0, len(jobs), step)])) == len(jobs)
+    elapsed = time.perf_counter() - started
+    _RAW = []
+    return len(jobs) / elapsed
+
+
+def raw_verify_one_core(jobs: list[SignatureJob]) -> float:
+    global _RAW
+    _RAW = jobs
+    started = time.perf_counter()
+    assert _raw_verify((0, len(jobs))) == len(jobs)
+    _RAW = []
+    return len(jobs) / (time.perf_counter() - started)
+
+
+# --- Appending through the real path ---------------------------------------------------------
+
+
+async def _append(url: str, count: int) -> float:
+    database = Database(url)
+    key = Ed25519PrivateKey.generate()
+    user, device, branch = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    try:
+        async with database.transaction(write=True) as connection:
+            await connection.execute(
+                branches.insert().values(
+                    id=branch, code="BENCH", name="Bench", region="Bench", created_at=NOW
+                )
+            )
+            await connection.execute(
+                users.insert().values(
+                    id=user,
+                    username="bench",
+                    display_name="Bench",
+                    branch_id=branch,
+                    active=True,
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+            await connection.execute(
+                devices.insert().values(
+                    id=device, user_id=user, name="bench", public_key=public_key_to_raw(key), created_at=NOW
+                )
+            )
+        signed = []
+        for number in range(count):
+            event = make_event(number, device, user)
+            signed.append(sign_event(event, key))
+        log = AuditLog(database, AuditKeys.ephemeral("bench.example/audit"), RetentionPolicy({}))
+        caller = Caller(user, device, frozenset({"teller"}))
+        batches = [[(s.data, s.signature) for s in signed[a : a + BATCH]] for a in range(0, count, BATCH)]
+
+        async def submitter(mine: list[list[tuple[bytes, bytes]]]) -> None:
+            for batch in mine:
+                results = await log.submit(caller, batch)
+                assert all(result.index is not None for result in results)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(submitter(batches[n::SUBMITTERS]) for n in range(SUBMITTERS)))
+        elapsed = time.perf_counter() - started
+        log.close()
+        await log.check_stored_log()
+        return count / elapsed
+    finally:
+        await database.dispose()
+
+
+def append_rate_sqlite(count: int) -> float:
+    with tempfile.TemporaryDirectory(prefix="kluis-bench-audit-") as directory:
+        url = f"sqlite:///{Path(directory) / 'bench.db'}"
+        upgrade_to_head(url)
+        return asyncio.run(_append(url, count))
+
+
+def append_rate_postgres(count: int) -> float | None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+    from testkit.databases import PostgresUnavailable, postgres_cluster
+
+    with postgres_cluster() as cluster:
+        if isinstance(cluster, PostgresUnavailable):
+            print(f"  PostgreSQL skipped: {cluster}")
+            return None
+        url = cluster.create(migrated=True)
+        try:
+            return asyncio.run(_append(url, count))
+        finally:
+            cluster.drop(url)
+
+
+def _register() -> None:
+    """The harness loads this file without putting it in sys.modules; worker processes
+    find the functions they run through it."""
+    module = types.ModuleType(__name__)
+    module.__dict__.update(globals())
+    sys.modules.setdefault(__name__, module)
+
+
+def run(report) -> None:  # type: ignore[no-untyped-def]
+    _register()
+    sample = [
+        SignatureJob(n, "d", public_key_to_raw(k := device_key(n % DEVICES)), m := b"%d" % n * 40, k.sign(m))
+        for n in range(5000)
+    ]
+    one_core = raw_verify_one_core(sample)
+    sqlite_rate = append_rate_sqlite(APPEND_EVENTS)
+    report(
+        f"audit append {APPEND_EVENTS} signed events, {SUBMITTERS} clients, batches of {BATCH}, SQLite",
+        sqlite_rate,
+        "events/s",
+        one_core,
+        "raw Ed25519 verify, 1 core",
+    )
+    postgres_rate = append_rate_postgres(APPEND_EVENTS)
+    if postgres_rate is not None:
+        report(
+            f"audit append {APPEND_EVENTS} signed events, {SUBMITTERS} clients, batches of {BATCH}, Postgres",
+            postgres_rate,
+            "events/s",
+            one_core,
+            "raw Ed25519 verify, 1 core",
+        )
+
+    started = time.perf_counter()
+    entries, jobs = generate_log(OFFLINE_EVENTS)
+    print(f"  generated a {len(entries):,}-event log in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    sha = hashlib.sha256
+    for entry in entries:
+        sha(b"\x00" + entry).digest()
+    bare = time.perf_counter() - started
+    started = time.perf_counter()
+    root = root_from_leaf_hashes([leaf_hash(entry) for entry in entries])
+    recompute = time.perf_counter() - started
+    assert len(root) == 32
+    report(
+        f"audit root of {len(entries):,} entries recomputed offline",
+        recompute,
+        "s",
+        bare,
+        "bare SHA-256 loop over the entries",
+        higher_is_better=False,
+    )
+
+    raw_all = raw_verify_all_cores(jobs)
+    started = time.perf_counter()
+    results = check_signatures(jobs)
+    checked = len(jobs) / (time.perf_counter() - started)
+    assert all(results)
+    report(
+        f"audit {len(jobs):,} device signatures checked offline, {CORES} cores (kluis-verify)",
+        checked,
+        "signatures/s",
+        raw_all,
+        f"raw Ed25519 verify, {CORES} cores",
+    )
