@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -32,6 +32,7 @@ from console.net.trust import TrustAnchor
 from console.version import console_version
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -49,6 +50,18 @@ class Reply(Generic[M]):
     body: M
     tls_version: str
     request_id: str | None
+    sent_at: dt.datetime
+    received_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """One request to one server, its answer read in full."""
+
+    server: str
+    response: httpx.Response
+    body: bytes
+    tls_version: str
     sent_at: dt.datetime
     received_at: dt.datetime
 
@@ -142,20 +155,54 @@ class ServerClient:
             return [only]
         return [self._current, *(server for server in self._servers if server != self._current)]
 
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpx's read timeout for this request, not a deadline
+    ) -> httpx.Response:
+        """Send a request and return the server's answer, whatever its status, with its body
+        read (at most :data:`MAX_RESPONSE_BYTES`).  Fails over like every other request;
+        ``timeout`` (seconds) replaces the read timeout for answers that take long, such as
+        a long poll.  ``response.request.url`` names the server that answered."""
+        exchange = await self._each_server(
+            None,
+            lambda server: self._exchange(server, method, path, json=json, headers=headers, timeout=timeout),
+        )
+        answer = exchange.response
+        return httpx.Response(
+            answer.status_code,
+            headers=answer.headers,
+            content=exchange.body,
+            request=answer.request,
+        )
+
+    def http_error(self, response: httpx.Response) -> ServerHTTPError:
+        """The typed error for an error answer returned by :meth:`send`."""
+        url = response.request.url
+        server = f"{url.scheme}://{url.netloc.decode('ascii')}"
+        return self._http_error(server, response, response.content, response.headers.get(REQUEST_ID_HEADER))
+
     async def _request(
         self, method: str, path: str, model: type[M], *, accept: Sequence[int], only: str | None
     ) -> Reply[M]:
-        if not path.startswith("/"):
-            raise ValueError("paths are absolute")
+        return await self._each_server(
+            only, lambda server: self._attempt(server, method, path, model, accept)
+        )
+
+    async def _each_server(self, only: str | None, attempt: Callable[[str], Awaitable[R]]) -> R:
         failures: list[ServerError] = []
         for server in self._order(only):
             try:
-                reply = await self._attempt(server, method, path, model, accept)
+                result = await attempt(server)
             except _Failover as failover:
                 failures.append(failover.error)
                 continue
             self._remember(server)
-            return reply
+            return result
         if len(failures) == 1:
             raise failures[0]
         raise NoServerAvailable(failures)
@@ -169,9 +216,41 @@ class ServerClient:
     async def _attempt(
         self, server: str, method: str, path: str, model: type[M], accept: Sequence[int]
     ) -> Reply[M]:
+        exchange = await self._exchange(server, method, path)
+        response = exchange.response
+        request_id = response.headers.get(REQUEST_ID_HEADER)
+        if response.status_code in accept:
+            return Reply(
+                server=server,
+                status=response.status_code,
+                body=self._parse(server, response, exchange.body, model),
+                tls_version=exchange.tls_version,
+                request_id=request_id,
+                sent_at=exchange.sent_at,
+                received_at=exchange.received_at,
+            )
+        if response.status_code >= 400:
+            raise self._http_error(server, response, exchange.body, request_id)
+        raise InvalidResponse(server, f"unexpected HTTP status {response.status_code} for {path}")
+
+    async def _exchange(
+        self,
+        server: str,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - httpx's read timeout, as in send()
+    ) -> _Exchange:
+        if not path.startswith("/"):
+            raise ValueError("paths are absolute")
+        limits = self._timeout if timeout is None else httpx.Timeout(timeout, connect=self._timeout.connect)
         sent_at = dt.datetime.now(dt.UTC)
         try:
-            async with self._http.stream(method, server + path) as response:
+            async with self._http.stream(
+                method, server + path, json=json, headers=headers, timeout=limits
+            ) as response:
                 tls_version = self._tls_version(server, response)
                 body = await self._read_body(server, response)
         except httpx.TransportError as exc:
@@ -182,21 +261,7 @@ class ServerClient:
             if method in SAFE_METHODS:
                 raise _Failover(error) from None
             raise error from None
-        received_at = dt.datetime.now(dt.UTC)
-        request_id = response.headers.get(REQUEST_ID_HEADER)
-        if response.status_code in accept:
-            return Reply(
-                server=server,
-                status=response.status_code,
-                body=self._parse(server, response, body, model),
-                tls_version=tls_version,
-                request_id=request_id,
-                sent_at=sent_at,
-                received_at=received_at,
-            )
-        if response.status_code >= 400:
-            raise self._http_error(server, response, body, request_id)
-        raise InvalidResponse(server, f"unexpected HTTP status {response.status_code} for {path}")
+        return _Exchange(server, response, body, tls_version, sent_at, dt.datetime.now(dt.UTC))
 
     def _tls_version(self, server: str, response: httpx.Response) -> str:
         stream = response.extensions.get("network_stream")
