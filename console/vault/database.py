@@ -1,0 +1,129 @@
+"""The vault's SQLCipher 4 database through SQLAlchemy's ``sqlite+pysqlcipher`` dialect.
+
+The key is a random 256-bit raw key, given as ``x'<64 hex digits>'`` so SQLCipher uses it
+as it is instead of deriving one from a passphrase on every open.  The dialect takes the key
+from the URL object's password, which SQLAlchemy never renders (``str(url)`` and the engine's
+``repr`` leave it out); the URL is never turned into text here.
+
+Each new connection states the SQLCipher 4 settings explicitly before the first page is
+read, keeps temporary data in memory (temporary files would not be encrypted), and uses
+SQLAlchemy's recipe for real SQLite transactions: the driver's implicit transactions are
+off and ``BEGIN`` is emitted when a transaction begins (``BEGIN IMMEDIATE`` with the
+``sqlite_immediate`` execution option, for read-then-write transactions).  Do not use the
+``AUTOCOMMIT`` isolation level on this engine: resetting it would turn the driver's
+implicit transactions back on.  Statements that must run outside a transaction use a raw
+connection here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlcipher3
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.pool import QueuePool
+
+from console.vault.errors import VaultCorrupt
+
+DATABASE_FILE = "vault.db"
+SIDE_FILES = ("-wal", "-shm", "-journal")
+RAW_KEY_SIZE = 32
+# Errors raised while a connection is being set up arrive from the driver unwrapped.
+UNREADABLE = (DatabaseError, sqlcipher3.DatabaseError)
+IMMEDIATE = "sqlite_immediate"
+
+# SQLCipher 4's defaults, stated so that a build with other defaults cannot silently
+# write another format.  With a raw key the KDF iterations only matter for the HMAC key.
+CIPHER_SETTINGS = (
+    "PRAGMA cipher_compatibility = 4",
+    "PRAGMA cipher_page_size = 4096",
+    "PRAGMA kdf_iter = 256000",
+    "PRAGMA cipher_hmac_algorithm = HMAC_SHA512",
+    "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
+    "PRAGMA cipher_plaintext_header_size = 0",
+    "PRAGMA cipher_use_hmac = ON",
+)
+CONNECTION_SETTINGS = (
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA secure_delete = ON",
+    "PRAGMA synchronous = FULL",
+)
+
+
+def _configure(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for statement in CIPHER_SETTINGS:
+            cursor.execute(statement)
+        for statement in CONNECTION_SETTINGS:
+            cursor.execute(statement)
+    finally:
+        cursor.close()
+    dbapi_connection.isolation_level = None
+
+
+def _begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def open_engine(path: Path, key: bytes) -> Engine:
+    """An engine on the database at ``path`` keyed with ``key``.  Nothing is read yet."""
+    if len(key) != RAW_KEY_SIZE:
+        raise ValueError("a vault key is 32 bytes")
+    url = URL.create("sqlite+pysqlcipher", password=f"x'{key.hex()}'", database=str(path))
+    engine = create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=4,
+        max_overflow=4,
+        connect_args={"check_same_thread": False},
+    )
+    event.listen(engine, "connect", _configure)
+    event.listen(engine, "begin", _begin)
+    return engine
+
+
+def _run_outside_transaction(engine: Engine, statements: tuple[str, ...]) -> list[list[tuple[Any, ...]]]:
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            results = []
+            for statement in statements:
+                cursor.execute(statement)
+                results.append([tuple(row) for row in cursor.fetchall()])
+            return results
+        finally:
+            cursor.close()
+    finally:
+        connection.close()
+
+
+def initialise(engine: Engine, path: Path) -> None:
+    """A new database: write-ahead logging (kept in the file, so set once)."""
+    try:
+        _run_outside_transaction(engine, ("PRAGMA journal_mode = WAL",))
+    except UNREADABLE:
+        raise VaultCorrupt(path) from None
+
+
+def check_integrity(engine: Engine, path: Path) -> None:
+    """Every page must authenticate (SQLCipher's HMAC) and the b-trees must be sound."""
+    try:
+        failures, structure = _run_outside_transaction(
+            engine, ("PRAGMA cipher_integrity_check", "PRAGMA quick_check")
+        )
+    except UNREADABLE:
+        raise VaultCorrupt(path) from None
+    if failures or structure != [("ok",)]:
+        raise VaultCorrupt(path)
+
+
+def checkpoint(engine: Engine) -> None:
+    """Fold the write-ahead log into the database so that the file is complete at rest."""
+    _run_outside_transaction(engine, ("PRAGMA wal_checkpoint(TRUNCATE)",))
