@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from server.auth.accounts import Actor, create_account, create_branch  # noqa: E402
-from server.auth.authorizer import _STANDING, Authenticator  # noqa: E402
+from server.auth.authorizer import Authenticator  # noqa: E402
 from server.auth.clock import utc_now  # noqa: E402
 from server.auth.context import AuthContext  # noqa: E402
 from server.auth.devices import enroll_device  # noqa: E402
@@ -122,8 +122,7 @@ async def _measure_database(url: str) -> tuple[float, float]:
             claims = context.codec.verify_access(token)
 
             async def standing() -> None:
-                async with database.transaction() as connection:
-                    (await connection.execute(_STANDING, {"session_id": claims.session_id})).one()
+                assert await authenticator._standing(claims.session_id) is not None
 
             async def authenticate() -> None:
                 await authenticator.authenticate(token)
