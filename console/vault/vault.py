@@ -214,6 +214,30 @@ class Vault:
         write_key_file(self.directory, updated)
         self._key_file = updated
 
+    def password_opens(self, password: str) -> bool:
+        """Whether ``password`` unwraps this vault's key (one Argon2id derivation)."""
+        key_file = self._key_file
+        try:
+            unwrap_key(
+                _password_key(password, key_file.salt, key_file.kdf),
+                key_file.wrapped_key,
+                wrap_context(key_file.vault_id),
+            )
+        except DecryptionError:
+            return False
+        return True
+
+    def keyring_status(self) -> KeyringStatus:
+        """Where the key is kept besides the wrapped-key file, as recorded (nothing is checked)."""
+        if self._key_file.keyring is not None:
+            return KeyringStatus(KeyringState.KEPT)
+        if not self._keyring.usable():
+            return KeyringStatus(KeyringState.UNAVAILABLE, str(KeyringUnavailable()))
+        return KeyringStatus(
+            KeyringState.NOT_STORED,
+            "The OS keyring refused to store the vault key; the password alone opens the vault.",
+        )
+
     def ensure_keyring(self, clock: Clock = utc_now) -> KeyringStatus:
         """After opening with the password: make sure the keyring holds the key, storing it
         again when its entry is missing, wrong, or in another backend."""
