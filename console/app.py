@@ -10,6 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.auth.local import LocalVaults
+from console.auth.sessions import Sessions
+from console.auth.signin import SignInService
 from console.context import ShellContext
 from console.crash import CrashReporter
 from console.faults import PreviousCrash
@@ -24,11 +27,15 @@ from console.ui.crash_dialog import CrashPresenter
 from console.ui.dialogs import show_previous_crash
 from console.ui.server_page import ServerPage
 from console.ui.shell import MainWindow
+from console.ui.signin_flow import SignInFlow
 from console.ui.workspaces import Workspace
+from console.vault.keyring_store import KeyringStore
+from shared.crypto import KdfParams
 
 logger = logging.getLogger("kluis.console")
 
 SHELL_WORKSPACES = (Workspace(key="server", title="Server", build=ServerPage),)
+SIGN_OUT_AT_EXIT_SECONDS = 8.0
 
 
 class Console:
@@ -42,6 +49,8 @@ class Console:
         profile: tuple[Path, ProfileData] | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
         refresh: float = REFRESH_SECONDS,
+        keyring: KeyringStore | None = None,
+        vault_kdf: KdfParams | None = None,
     ) -> None:
         self.operations = Operations(loop, unexpected)
         self.profile = ProfileStore(profile[0], profile[1], self.operations) if profile else None
@@ -54,25 +63,50 @@ class Console:
         self.monitor = ServerMonitor(
             self.operations, self.client, self.connection, heartbeat=heartbeat, refresh=refresh
         )
-        self.context = ShellContext(self.operations, self.client, self.connection, self.outbox, self.monitor)
+        self.sessions = Sessions()
+        self.context = ShellContext(
+            self.operations, self.client, self.connection, self.outbox, self.monitor, self.sessions
+        )
         self.window = MainWindow(self.context, SHELL_WORKSPACES)
+        # Vaults live in the profile; a console without one (tests of the shell) has no sign-in.
+        self.signin: SignInFlow | None = None
+        if profile is not None:
+            vaults = LocalVaults(profile[0], keyring=keyring, kdf=vault_kdf)
+            service = SignInService(vaults, self.client, self.operations)
+            self.signin = SignInFlow(self.window, self.sessions, service, self.operations)
         self.closed = asyncio.Event()
         self.window.closed.connect(self.closed.set)
 
     def start(self) -> None:
         self.window.show()
         self.monitor.start()
+        if self.signin is not None:
+            self.signin.start()
 
     async def aclose(self) -> None:
-        """Stop checking, finish or cancel background work, close connections and the window."""
+        """Sign out, stop checking, finish or cancel background work, close connections and
+        the window."""
         self.monitor.stop()
         self.window.closed.disconnect(self.closed.set)
         self.window.close()
+        await self._end_session()
         await self.operations.aclose()
         await self.client.aclose()
         self.window.deleteLater()
         self.monitor.deleteLater()
         self.operations.deleteLater()
+
+    async def _end_session(self) -> None:
+        """Quitting signs out: the server session ends and the vault is closed."""
+        session = self.sessions.current
+        if session is None or session.closed:
+            return
+        try:
+            await asyncio.wait_for(session.sign_out(), SIGN_OUT_AT_EXIT_SECONDS)
+        except TimeoutError:
+            logger.warning("sign-out at exit timed out")
+        if not session.vault.closed:
+            await self.operations.in_thread(session.vault.close)
 
     def _server_changed(self, server: str) -> None:
         if self.profile is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from console.auth.sessions import Sessions
 from console.monitor import ServerMonitor
 from console.net.client import ServerClient
 from console.operations import Operations
@@ -17,3 +18,4 @@ class ShellContext:
     connection: ConnectionState
     outbox: Outbox
     monitor: ServerMonitor
+    sessions: Sessions  # sessions.current: the signed-in Session, or None

@@ -1,5 +1,7 @@
 """The shell: navigation, the workspace area and the status bar around whatever
-workspaces are open to the signed-in roles."""
+workspaces are open to the signed-in roles.  Before anyone is signed in the window shows
+the sign-in gate (when the console has one) in place of the workspaces; the status bar
+stays, so the server's state is visible while signing in."""
 
 from __future__ import annotations
 
@@ -7,10 +9,23 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from console.auth.roles import shell_roles
 from console.context import ShellContext
+from console.ui.account_badge import AccountBadge
 from console.ui.status_bar import ShellStatusBar
+from console.ui.style import WARNING_BANNER
 from console.ui.workspaces import Role, Workspace, open_workspaces
 
 NAVIGATION_WIDTH = 180
@@ -35,9 +50,18 @@ class MainWindow(QMainWindow):
         quit_action = QAction("Quit", self)
         quit_action.setShortcuts(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        self.sign_in_again_action = QAction("Sign in to the server…", self)
+        self.sign_in_again_action.setObjectName("sign_in_again")
+        self.sign_in_again_action.setEnabled(False)
+        self.sign_out_action = QAction("Sign out", self)
+        self.sign_out_action.setObjectName("sign_out")
+        self.sign_out_action.setEnabled(False)
 
         console_menu = self.menuBar().addMenu("&Console")
         console_menu.addAction(self.refresh_action)
+        console_menu.addSeparator()
+        console_menu.addAction(self.sign_in_again_action)
+        console_menu.addAction(self.sign_out_action)
         console_menu.addSeparator()
         console_menu.addAction(quit_action)
         toolbar = self.addToolBar("Main")
@@ -52,14 +76,36 @@ class MainWindow(QMainWindow):
         self.workspace_area.setObjectName("workspace_area")
         self.navigation.currentRowChanged.connect(self._show_row)
 
-        central = QWidget()
-        layout = QHBoxLayout(central)
+        self.notice = QLabel()
+        self.notice.setObjectName("shell_notice")
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet(WARNING_BANNER)
+        self.notice.hide()
+        self.shell_page = QWidget()
+        self.shell_page.setObjectName("shell_page")
+        columns = QHBoxLayout()
+        columns.setContentsMargins(0, 0, 0, 0)
+        columns.setSpacing(0)
+        columns.addWidget(self.navigation)
+        columns.addWidget(self.workspace_area, 1)
+        layout = QVBoxLayout(self.shell_page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.navigation)
-        layout.addWidget(self.workspace_area, 1)
-        self.setCentralWidget(central)
-        self.setStatusBar(ShellStatusBar(context, self))
+        layout.addWidget(self.notice)
+        layout.addLayout(columns, 1)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.shell_page)
+        self._gate: QWidget | None = None
+        self.setCentralWidget(self.pages)
+        status_bar = ShellStatusBar(context, self)
+        self.account = AccountBadge(context.sessions, status_bar)
+        divider = QFrame()
+        divider.setFrameShape(QFrame.Shape.VLine)
+        divider.setFrameShadow(QFrame.Shadow.Sunken)
+        status_bar.addWidget(divider)
+        status_bar.addWidget(self.account)
+        self.setStatusBar(status_bar)
+        context.sessions.changed.connect(self._session_changed)
         self.set_roles(frozenset())
 
     def set_roles(self, roles: frozenset[Role]) -> None:
@@ -86,6 +132,32 @@ class MainWindow(QMainWindow):
         keys = [workspace.key for workspace in opened]
         self.navigation.setCurrentRow(keys.index(current) if current in keys else 0)
         self._show_row(self.navigation.currentRow())
+
+    def set_gate(self, gate: QWidget) -> None:
+        """The sign-in gate, shown in place of the workspaces while nobody is signed in."""
+        self._gate = gate
+        self.pages.addWidget(gate)
+
+    def show_gate(self) -> None:
+        if self._gate is not None:
+            self.pages.setCurrentWidget(self._gate)
+
+    def show_shell(self) -> None:
+        self.pages.setCurrentWidget(self.shell_page)
+
+    def showing_gate(self) -> bool:
+        return self._gate is not None and self.pages.currentWidget() is self._gate
+
+    def show_notice(self, text: str | None) -> None:
+        """A banner above the workspaces (what the sign-in had to say), or none."""
+        self.notice.setText(text or "")
+        self.notice.setVisible(bool(text))
+
+    def _session_changed(self) -> None:
+        session = self._context.sessions.current
+        self.sign_out_action.setEnabled(session is not None)
+        self.sign_in_again_action.setEnabled(session is not None and not session.online)
+        self.set_roles(shell_roles(session.identity.roles) if session is not None else frozenset())
 
     def current_workspace(self) -> str | None:
         item = self.navigation.currentItem()

@@ -15,8 +15,12 @@ import httpx
 import keyring
 from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
+from PySide6.QtWidgets import QLabel, QLineEdit, QWidget
 
+from console.app import Console
 from console.net.client import ServerClient
+from console.net.trust import load_trust_anchor
+from console.profile import ProfileData
 from server.auth import accounts, devices
 from server.auth.accounts import Actor, branch_by_code, create_account, create_branch
 from server.auth.keystore import ServerKeys
@@ -226,3 +230,30 @@ class Monotonic:
 
     def __call__(self) -> float:
         return self.value
+
+
+def console_for(
+    loop: Any, server: RunningServer, profile_dir: Path, unexpected: list[BaseException], **options: Any
+) -> Console:
+    """A console with a profile (so with sign-in) for ``server``, quick vault KDF and checks."""
+    trust = load_trust_anchor(server.ca_file)
+    profile = ProfileData(ca_file=trust.ca_file, ca_fingerprint=trust.fingerprint, servers=(server.base_url,))
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    options.setdefault("heartbeat", 0.2)
+    options.setdefault("refresh", 30.0)
+    options.setdefault("vault_kdf", FAST_KDF)
+    return Console(
+        loop,
+        [server.base_url],
+        trust,
+        unexpected=unexpected.append,
+        profile=(profile_dir, profile),
+        **options,
+    )
+
+
+def shown_texts(root: QWidget) -> list[str]:
+    """The text of every label and line edit under ``root``."""
+    texts = [label.text() for label in root.findChildren(QLabel)]
+    texts += [edit.text() for edit in root.findChildren(QLineEdit)]
+    return texts

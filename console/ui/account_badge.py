@@ -1,0 +1,46 @@
+"""Who is signed in and how, in the status bar: name, roles and branch, and whether the
+session is online with the server or the vault was unlocked offline."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QWidget
+
+from console.auth.roles import role_titles
+from console.auth.sessions import Sessions
+from console.ui.format import utc_timestamp
+
+ONLINE_COLOUR = "#1a7f37"
+OFFLINE_COLOUR = "#9a6700"
+
+
+class AccountBadge(QLabel):
+    def __init__(self, sessions: Sessions, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("account")
+        self.setContentsMargins(6, 0, 6, 0)
+        self._sessions = sessions
+        self.keyring_text = ""
+        sessions.changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self) -> None:
+        session = self._sessions.current
+        if session is None:
+            self.setText("Not signed in")
+            self.setStyleSheet("")
+            self.setToolTip("")
+            return
+        identity = session.identity
+        who = f"{identity.display_name} · {role_titles(identity.roles)} · {identity.branch_code}"
+        if session.online:
+            state, colour = "online session", ONLINE_COLOUR
+            detail = f"Signed in with the server until {utc_timestamp(session.session_expires_at)}."
+        elif session.offline_until is not None:
+            state, colour = f"offline unlock until {utc_timestamp(session.offline_until)}", OFFLINE_COLOUR
+            detail = "Unlocked without the server; changes wait on this computer until you sign in again."
+        else:
+            state, colour = "sign-in needed", OFFLINE_COLOUR
+            detail = "The server session ended; use Console → Sign in to the server."
+        self.setText(f"{who} — {state}")
+        self.setStyleSheet(f"QLabel {{ color: {colour}; }}")
+        self.setToolTip("\n".join(text for text in (detail, self.keyring_text) if text))
