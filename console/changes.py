@@ -13,6 +13,8 @@ class Topic(enum.Enum):
     CONNECTION = "connection"  # online/offline/syncing, last contact, the server in use
     SERVER_IDENTITY = "server identity"  # what the server reported about itself
     OUTBOX = "outbox"  # changes waiting to be sent
+    RECORDS = "records"  # synced records as screens show them (server state plus pending edits)
+    ATTENTION = "needs attention"  # rejected changes and access records the user must see
 
 
 @dataclass(frozen=True)

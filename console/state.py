@@ -34,6 +34,9 @@ class ConnectionState:
         self.error: ServerError | None = None
         self.identity: ServerIdentity | None = None
         self._syncing = False
+        self.last_sync: dt.datetime | None = None
+        self.sync_problem: str | None = None  # why syncing is held up, for the person at the desk
+        self.update_required = False
 
     @property
     def status(self) -> LinkStatus:
@@ -65,6 +68,20 @@ class ConnectionState:
         """For the sync engine: data is being exchanged with the server."""
         if syncing != self._syncing:
             self._syncing = syncing
+            self._notify(Changes.of(Topic.CONNECTION))
+
+    def synced(self, at: dt.datetime) -> None:
+        """For the sync engine: a full exchange (push, pull, uploads) succeeded at ``at``."""
+        self.last_sync = at
+        self.sync_problem = None
+        self.update_required = False
+        self._notify(Changes.of(Topic.CONNECTION))
+
+    def sync_held(self, problem: str | None, *, update_required: bool = False) -> None:
+        """For the sync engine: syncing is held up (``problem`` says why), or no longer."""
+        if (problem, update_required) != (self.sync_problem, self.update_required):
+            self.sync_problem = problem
+            self.update_required = update_required
             self._notify(Changes.of(Topic.CONNECTION))
 
 

@@ -1,0 +1,341 @@
+"""The sync engine: one coroutine that pushes pending mutations, pulls every page of
+changes into staging and applies the whole pull atomically with its cursor, uploads the
+access records the console queued, then long-polls until something changes, and repeats.
+
+Network work runs on the event loop through the signed-in session (which adds the bearer
+token, refreshes it mid-sync and fails over between servers).  SQLCipher work and parsing
+big pages run on worker threads through ``blocking``, so the GUI never waits on either.
+While one page is staged on a worker thread the next one is already being fetched."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import functools
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from console.auth.identity import StaffIdentity
+from console.logs import fields
+from console.net.errors import ServerError
+from console.net.models import ErrorBody
+from console.sync.errors import (
+    ServerTooOld,
+    SyncHeld,
+    SyncRefused,
+    SyncUnavailable,
+    UpdateRequired,
+)
+from console.sync.store import Applied, Counts, EventResult, LocalStore, StagedRow
+from shared.sync.client import PullOutcome, SyncClient, SyncProtocolError
+from shared.sync.protocol import (
+    MAX_PULL_LIMIT,
+    PROTOCOL_VERSION,
+    PokeResponse,
+    PullResponse,
+    PushResponse,
+)
+
+logger = logging.getLogger("kluis.console.sync")
+
+T = TypeVar("T")
+
+PUSH_PATH = "/api/v1/sync/push"
+PULL_PATH = "/api/v1/sync/pull"
+POKE_PATH = "/api/v1/sync/poke"
+AUDIT_EVENTS_PATH = "/api/v1/audit/events"
+AUDIT_BATCH = 1000
+REQUEST_TIMEOUT = 60.0
+POKE_SECONDS = 25.0
+POKE_GRACE = 10.0
+BACKOFF_FIRST = 1.0
+BACKOFF_LIMIT = 30.0
+
+
+class SyncSession(Protocol):
+    """What the engine needs of the signed-in session (console.auth.session.Session)."""
+
+    @property
+    def identity(self) -> StaffIdentity: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a read timeout passed on to httpx
+    ) -> httpx.Response: ...
+
+
+Blocking = Callable[[Callable[[], T]], Awaitable[T]]
+
+
+class SyncListener(Protocol):
+    """How the engine tells the shell what it is doing; called on the event loop."""
+
+    def syncing(self, active: bool) -> None: ...
+    def synced(self, applied: Applied | None, at: dt.datetime) -> None: ...
+    def held(self, error: SyncHeld | None) -> None: ...
+    def counted(self, counts: Counts) -> None: ...
+
+
+class _EventAnswer(BaseModel):
+    event_id: uuid.UUID | None
+    status: str
+    reason: str | None = None
+    message: str | None = None
+
+
+class _EventAnswers(BaseModel):
+    results: list[_EventAnswer]
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _error_of(response: httpx.Response) -> tuple[str, str]:
+    try:
+        info = ErrorBody.model_validate_json(response.content).error
+        return info.code, info.message
+    except ValidationError:
+        return f"http_{response.status_code}", response.reason_phrase or "error"
+
+
+def check_answer(response: httpx.Response) -> None:
+    """Raise the :class:`SyncHeld` an error answer means; return for 200."""
+    status = response.status_code
+    if status == 200:
+        return
+    code, message = _error_of(response)
+    if status == 426:
+        raise UpdateRequired()
+    if status == 409 and code == "server_too_old":
+        raise ServerTooOld()
+    if status >= 500 or status == 429:
+        raise SyncUnavailable(f"The server could not sync right now ({status} {code}); trying again shortly.")
+    raise SyncRefused(status, code, message)
+
+
+def parse(model: type[Any], response: httpx.Response) -> Any:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError:
+        raise SyncUnavailable("The server's sync answer could not be read; trying again shortly.") from None
+
+
+@dataclass
+class Backoff:
+    """Exponential with full jitter: a crowd of consoles does not come back at once."""
+
+    first: float = BACKOFF_FIRST
+    limit: float = BACKOFF_LIMIT
+    failures: int = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        ceiling = min(self.limit, self.first * 2 ** (self.failures - 1))
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not a secret
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        session: SyncSession,
+        store: LocalStore,
+        blocking: Blocking[Any],
+        listener: SyncListener,
+        *,
+        page_limit: int = MAX_PULL_LIMIT,
+        poke_seconds: float = POKE_SECONDS,
+        backoff: Backoff | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self._session = session
+        self.store = store
+        self._blocking = blocking
+        self._listener = listener
+        self._page_limit = page_limit
+        self._poke_seconds = poke_seconds
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self.cycles = 0
+
+    def wake(self) -> None:
+        """Something was queued here (an edit, an access record): sync now, not after the poll."""
+        self._wake.set()
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync until cancelled or the session ends (``SessionEnded`` propagates)."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.sync_once()
+            except SyncHeld as held:
+                self._listener.held(held)
+                delay = held.retry_after if held.retry_after is not None else self._backoff.next_delay()
+                logger.info("sync held", extra=fields(reason=type(held).__name__, count=int(delay)))
+                await self._sleep_unless_woken(delay)
+                continue
+            self._backoff.reset()
+            self._listener.held(None)
+            try:
+                await self._wait_for_changes()
+            except SyncHeld as held:
+                self._listener.held(held)
+                await self._sleep_unless_woken(self._backoff.next_delay())
+
+    async def sync_once(self) -> Applied:
+        """One full exchange: push, pull (all pages, applied together), upload access records."""
+        self._listener.syncing(True)
+        try:
+            await self._push()
+            applied = await self._pull()
+            await self._upload_events()
+        except ServerError as error:
+            raise SyncUnavailable(str(error)) from None
+        except SyncProtocolError:
+            logger.warning("server sync answer contradicts this console's state")
+            raise SyncUnavailable("The server's sync answer did not match this console's records.") from None
+        finally:
+            self._listener.syncing(False)
+            await self._count()
+        self.cycles += 1
+        self._listener.synced(applied, applied.at)
+        return applied
+
+    async def _count(self) -> None:
+        try:
+            counts = await self._blocking(self.store.counts)
+        except Exception:  # noqa: BLE001 - counting is best effort; the vault may just have closed
+            return
+        self._listener.counted(counts)
+
+    async def _post(self, path: str, body: Any, timeout: float = REQUEST_TIMEOUT) -> httpx.Response:  # noqa: ASYNC109 - httpx read timeout
+        response = await self._session.request("POST", path, json=body, timeout=timeout)
+        check_answer(response)
+        return response
+
+    # --- push --------------------------------------------------------------------------
+
+    async def _push(self) -> None:
+        stalled = 0
+        while True:
+            client, _ = await self._blocking(self.store.sync_client)
+            request = client.push_request()
+            if request is None:
+                return
+            response = await self._post(PUSH_PATH, request.model_dump(mode="json"))
+            outcome = client.on_push_response(parse(PushResponse, response))
+            await self._blocking(functools.partial(self.store.record_push, outcome))
+            if outcome.transient:
+                raise SyncUnavailable("The server could not apply every change just now; trying again soon.")
+            progressed = outcome.state.last_mutation_id >= request.mutations[0].mutation_id
+            stalled = 0 if progressed else stalled + 1
+            if stalled >= 2:
+                raise SyncUnavailable("The server did not accept the next change; trying again shortly.")
+
+    # --- pull --------------------------------------------------------------------------
+
+    def _digest(self, client: SyncClient, response: httpx.Response) -> tuple[PullOutcome, list[StagedRow]]:
+        """On a worker thread: parse a page, advance the client, compute the staged rows."""
+        page: PullResponse = parse(PullResponse, response)
+        outcome = client.on_pull_response(page)
+        return outcome, self.store.staged_rows(outcome.changes)
+
+    def _fetch_page(self, client: SyncClient) -> asyncio.Task[httpx.Response]:
+        body = client.pull_request(self._page_limit).model_dump(mode="json")
+        return asyncio.get_running_loop().create_task(self._post(PULL_PATH, body))
+
+    async def _pull(self) -> Applied:
+        client, _ = await self._blocking(self.store.sync_client)
+        fetching = self._fetch_page(client)
+        try:
+            while True:
+                response = await fetching
+                outcome, rows = await self._blocking(functools.partial(self._digest, client, response))
+                if outcome.has_more:
+                    fetching = self._fetch_page(client)
+                await self._blocking(functools.partial(self.store.stage, outcome, rows))
+                if not outcome.has_more:
+                    applied: Applied = await self._blocking(self.store.apply_staged)
+                    return applied
+        finally:
+            if not fetching.done():
+                fetching.cancel()
+                await asyncio.gather(fetching, return_exceptions=True)
+
+    # --- access records ----------------------------------------------------------------
+
+    async def _upload_events(self) -> None:
+        while True:
+            events = await self._blocking(lambda: self.store.pending_events(AUDIT_BATCH))
+            if not events:
+                return
+            body = {"events": [{"event": b64url(e.event), "signature": b64url(e.signature)} for e in events]}
+            answers: _EventAnswers = parse(_EventAnswers, await self._post(AUDIT_EVENTS_PATH, body))
+            if len(answers.results) != len(events):
+                raise SyncUnavailable("The answer to the access records did not match; trying again.")
+            results = [
+                EventResult(event.event_id, answer.status == "accepted", answer.reason, answer.message)
+                for event, answer in zip(events, answers.results, strict=True)
+            ]
+            await self._blocking(functools.partial(self.store.record_event_results, events, results))
+            refused = sum(1 for result in results if not result.accepted)
+            if refused:
+                logger.warning("access records refused by the server", extra=fields(count=refused))
+            if len(events) < AUDIT_BATCH:
+                return
+
+    # --- waiting -----------------------------------------------------------------------
+
+    async def _sleep_unless_woken(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            return
+
+    async def _wait_for_changes(self) -> None:
+        """Long-poll until the server has something for this device or something was queued here."""
+        while not self._wake.is_set():
+            client_id = await self._blocking(self.store.client_id)
+            cursor = await self._blocking(self.store.committed_cursor)
+            body = {
+                "client_id": str(client_id),
+                "schema_version": PROTOCOL_VERSION,
+                "cursor": cursor,
+                "wait_seconds": self._poke_seconds,
+            }
+            poke = asyncio.get_running_loop().create_task(
+                self._post(POKE_PATH, body, timeout=self._poke_seconds + POKE_GRACE)
+            )
+            woken = asyncio.get_running_loop().create_task(self._wake.wait())
+            try:
+                done, _ = await asyncio.wait({poke, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (poke, woken):
+                    if not task.done():
+                        task.cancel()
+                await asyncio.gather(poke, woken, return_exceptions=True)
+            if poke in done and not poke.cancelled():
+                try:
+                    answer: PokeResponse = parse(PokeResponse, poke.result())
+                except ServerError as error:
+                    raise SyncUnavailable(str(error)) from None
+                if answer.changed:
+                    return

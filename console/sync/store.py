@@ -1,0 +1,547 @@
+"""The local store: the sync tables in the vault, read and written in whole transactions.
+
+Every method blocks (SQLCipher): call it on a worker thread (``Operations.in_thread``),
+never on the GUI thread.  Writes use ``BEGIN IMMEDIATE`` so that a read-then-write never
+meets a concurrent writer half way."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, text, update
+from sqlalchemy.engine import Connection
+
+from console.errors import ConsoleError
+from console.sync.derive import Deriver
+from console.sync.mutators import MUTATORS, business_day, record_type_of
+from console.sync.rebase import effective_reader, rebase
+from console.vault.database import IMMEDIATE
+from console.vault.records import OutboxEvent, add_audit_event, pending_audit_events
+from console.vault.schema import audit_outbox
+from shared.audit.event import SignedEvent
+from shared.sync.client import ClientState, PullOutcome, PushOutcome, SyncClient
+from shared.sync.mutators import Rejection
+from shared.sync.protocol import Change, Mutation, MutationResult
+
+
+class StoreClosed(ConsoleError):
+    def __init__(self) -> None:
+        super().__init__("The local vault is closed; nothing was read or written.")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A pull whose pages are still arriving: the client state after its last staged page,
+    whether it started over (reset), and the results it has reported so far."""
+
+    cursor: str
+    last_mutation_id: int
+    confirmed_mutation_id: int
+    results_after: int
+    reset: bool
+    results: tuple[MutationResult, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "cursor": self.cursor,
+                "last_mutation_id": self.last_mutation_id,
+                "confirmed_mutation_id": self.confirmed_mutation_id,
+                "results_after": self.results_after,
+                "reset": self.reset,
+                "results": [result.model_dump(mode="json") for result in self.results],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, value: str) -> Staging:
+        data = json.loads(value)
+        return cls(
+            cursor=data["cursor"],
+            last_mutation_id=data["last_mutation_id"],
+            confirmed_mutation_id=data["confirmed_mutation_id"],
+            results_after=data["results_after"],
+            reset=data["reset"],
+            results=tuple(MutationResult.model_validate(result) for result in data["results"]),
+        )
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What applying a complete pull changed."""
+
+    changes: int
+    reset: bool
+    rejected: tuple[MutationResult, ...]
+    confirmed: int
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Counts:
+    mutations: int
+    events: int
+    attention: int
+
+    @property
+    def outbox(self) -> int:
+        return self.mutations + self.events
+
+
+@dataclass(frozen=True)
+class AttentionItem:
+    kind: str  # "mutation" or "audit_event"
+    ref: str
+    name: str
+    record_type: str | None
+    record_id: str | None
+    args: dict[str, Any] | None = field(repr=False)
+    code: str
+    message: str
+    occurred_at: dt.datetime
+    reported_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: uuid.UUID
+    accepted: bool
+    reason: str | None = None
+    message: str | None = None
+
+
+StagedRow = tuple[str, str, str, int | None, str | None, str, str | None, bytes | None, bytes | None]
+
+
+class LocalStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        is_closed: Callable[[], bool] = lambda: False,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._is_closed = is_closed
+        self._clock = clock
+        self._deriver: Deriver | None = None
+
+    # --- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One consistent snapshot (a deferred transaction)."""
+        if self._is_closed():
+            raise StoreClosed()
+        with self._engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        if self._is_closed():
+            raise StoreClosed()
+        with self._engine.connect() as connection:
+            connection.execution_options(**{IMMEDIATE: True})
+            with connection.begin():
+                yield connection
+
+    @property
+    def deriver(self) -> Deriver:
+        if self._deriver is None:
+            with self.reading() as connection:
+                key = connection.execute(text("SELECT search_key FROM sync_state")).scalar_one()
+            self._deriver = Deriver(bytes(key))
+        return self._deriver
+
+    # --- protocol state ----------------------------------------------------------------
+
+    def _state_row(self, connection: Connection) -> Any:
+        return connection.execute(
+            text(
+                "SELECT client_id, cursor, last_mutation_id, confirmed_mutation_id, results_after, "
+                "next_mutation_id, last_synced_at, staging FROM sync_state"
+            )
+        ).one()
+
+    def _pending(self, connection: Connection, client_id: uuid.UUID) -> tuple[Mutation, ...]:
+        rows = connection.execute(
+            text("SELECT mutation_id, name, args, schema_version, client_time FROM sync_outbox ORDER BY 1")
+        ).all()
+        return tuple(
+            Mutation(
+                client_id=client_id,
+                mutation_id=row[0],
+                name=row[1],
+                args=json.loads(row[2]),
+                schema_version=row[3],
+                client_time=dt.datetime.fromisoformat(row[4]),
+            )
+            for row in rows
+        )
+
+    def sync_client(self) -> tuple[SyncClient, Staging | None]:
+        """The protocol state machine as stored, continuing a staged pull if there is one."""
+        with self.reading() as connection:
+            row = self._state_row(connection)
+            client_id = uuid.UUID(row.client_id)
+            pending = self._pending(connection, client_id)
+        staging = Staging.from_json(row.staging) if row.staging else None
+        state = ClientState(
+            client_id=client_id,
+            cursor=staging.cursor if staging else row.cursor,
+            last_mutation_id=max(row.last_mutation_id, staging.last_mutation_id if staging else 0),
+            confirmed_mutation_id=max(
+                row.confirmed_mutation_id, staging.confirmed_mutation_id if staging else 0
+            ),
+            results_after=max(row.results_after, staging.results_after if staging else 0),
+            next_mutation_id=row.next_mutation_id,
+            pending=pending,
+        )
+        return SyncClient(state), staging
+
+    def client_id(self) -> uuid.UUID:
+        with self.reading() as connection:
+            return uuid.UUID(connection.execute(text("SELECT client_id FROM sync_state")).scalar_one())
+
+    def committed_cursor(self) -> str | None:
+        """The cursor of the last complete pull (what the screens show)."""
+        with self.reading() as connection:
+            value = connection.execute(text("SELECT cursor FROM sync_state")).scalar_one()
+            return None if value is None else str(value)
+
+    def last_synced_at(self) -> dt.datetime | None:
+        with self.reading() as connection:
+            value = connection.execute(text("SELECT last_synced_at FROM sync_state")).scalar_one()
+        return None if value is None else dt.datetime.fromisoformat(value)
+
+    # --- local edits -------------------------------------------------------------------
+
+    def enqueue(self, name: str, args: dict[str, Any], now: dt.datetime | None = None) -> Mutation:
+        """Run the mutation against what the screens show (raising :class:`Rejection` if it
+        cannot apply), queue it with the next mutation id and rebase, in one transaction."""
+        mutator = MUTATORS.get(name)
+        if mutator is None:
+            raise ValueError(f"no mutator named {name}")
+        at = now or self._clock()
+        with self.writing() as connection:
+            mutator(args, effective_reader(connection), business_day(at), at)
+            row = self._state_row(connection)
+            client = SyncClient(
+                ClientState(client_id=uuid.UUID(row.client_id), next_mutation_id=row.next_mutation_id)
+            )
+            mutation = client.enqueue(name, args, at)
+            connection.execute(
+                text(
+                    "INSERT INTO sync_outbox (mutation_id, name, args, schema_version, client_time) "
+                    "VALUES (:id, :name, :args, :version, :at)"
+                ),
+                {
+                    "id": mutation.mutation_id,
+                    "name": mutation.name,
+                    "args": json.dumps(mutation.args, separators=(",", ":")),
+                    "version": mutation.schema_version,
+                    "at": _iso(mutation.client_time),
+                },
+            )
+            connection.execute(
+                text("UPDATE sync_state SET next_mutation_id = :next"),
+                {"next": client.state.next_mutation_id},
+            )
+            rebase(connection, self.deriver)
+        return mutation
+
+    # --- push --------------------------------------------------------------------------
+
+    def record_push(self, outcome: PushOutcome) -> None:
+        """Keep what a push answered: how far the server got, and what it refused."""
+        with self.writing() as connection:
+            connection.execute(
+                text("UPDATE sync_state SET last_mutation_id = max(last_mutation_id, :last)"),
+                {"last": outcome.state.last_mutation_id},
+            )
+            self._attention_for_results(connection, outcome.results)
+
+    def _attention_for_results(self, connection: Connection, results: Sequence[MutationResult]) -> None:
+        now = _iso(self._clock())
+        for result in results:
+            if result.outcome != "rejected":
+                continue
+            row = connection.execute(
+                text("SELECT name, args, client_time FROM sync_outbox WHERE mutation_id = :id"),
+                {"id": result.mutation_id},
+            ).first()
+            args = json.loads(row.args) if row is not None else None
+            record_id = args.get("id") if isinstance(args, dict) else None
+            connection.execute(
+                text(
+                    """
+                    INSERT INTO sync_attention (kind, ref, name, record_type, record_id, args, code,
+                        message, occurred_at, reported_at)
+                    VALUES ('mutation', :ref, :name, :type, :record, :args, :code, :message, :at, :now)
+                    ON CONFLICT (kind, ref) DO NOTHING
+                    """
+                ),
+                {
+                    "ref": str(result.mutation_id),
+                    "name": row.name if row is not None else "unknown",
+                    "type": record_type_of(row.name) if row is not None else None,
+                    "record": str(record_id) if record_id is not None else None,
+                    "args": row.args if row is not None else None,
+                    "code": result.code or "rejected",
+                    "message": result.message or "The server refused this change.",
+                    "at": row.client_time if row is not None else now,
+                    "now": now,
+                },
+            )
+
+    # --- pull --------------------------------------------------------------------------
+
+    def staged_rows(self, changes: Sequence[Change]) -> list[StagedRow]:
+        """Rows for ``sync_staging``, with their derived columns (pure computation)."""
+        deriver = self.deriver
+        rows: list[StagedRow] = []
+        for change in changes:
+            if change.op == "delete":
+                rows.append((change.type, str(change.id), "delete", None, None, "", None, None, None))
+                continue
+            derived = deriver.derive(change.type, change.data)
+            rows.append(
+                (
+                    change.type,
+                    str(change.id),
+                    "put",
+                    change.version,
+                    json.dumps(change.data, separators=(",", ":")),
+                    derived.sort_key,
+                    derived.branch_id,
+                    derived.id_hash,
+                    derived.phone_hash,
+                )
+            )
+        return rows
+
+    def stage(self, outcome: PullOutcome, rows: Sequence[StagedRow]) -> None:
+        """Keep one page of a pull, and where the pull has got to, in one transaction."""
+        with self.writing() as connection:
+            current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
+            before = Staging.from_json(current) if current else None
+            if outcome.reset:
+                connection.execute(text("DELETE FROM sync_staging"))
+            results = (*(before.results if before else ()), *outcome.results)
+            state = outcome.state
+            staging = Staging(
+                cursor=state.cursor or "",
+                last_mutation_id=state.last_mutation_id,
+                confirmed_mutation_id=state.confirmed_mutation_id,
+                results_after=state.results_after,
+                reset=outcome.reset or (before.reset if before else False),
+                results=results,
+            )
+            if rows:
+                connection.exec_driver_sql(
+                    "INSERT OR REPLACE INTO sync_staging (type, id, op, version, data, sort_key, branch_id, "
+                    "id_hash, phone_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    list(rows),
+                )
+            connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": staging.to_json()})
+
+    def apply_staged(self) -> Applied:
+        """Apply the staged pull with its cursor, results and confirmations, and rebase, in
+        one transaction: the screens see the state before it or after it, nothing between."""
+        now = self._clock()
+        with self.writing() as connection:
+            current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
+            if current is None:
+                raise RuntimeError("no pull is staged")
+            staging = Staging.from_json(current)
+            if staging.reset:
+                connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
+                connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
+            changes = connection.execute(text("SELECT count(*) FROM sync_staging")).scalar_one()
+            connection.execute(
+                text(
+                    """
+                    INSERT INTO sync_records (type, id, version, server_data, sort_key, branch_id,
+                        id_hash, phone_hash)
+                    SELECT type, id, version, data, sort_key, branch_id, id_hash, phone_hash
+                    FROM sync_staging WHERE op = 'put'
+                    ON CONFLICT (type, id) DO UPDATE SET
+                        version = excluded.version,
+                        server_data = excluded.server_data,
+                        sort_key = CASE WHEN local_data IS NULL THEN excluded.sort_key ELSE sort_key END,
+                        branch_id = CASE WHEN local_data IS NULL THEN excluded.branch_id ELSE branch_id END,
+                        id_hash = CASE WHEN local_data IS NULL THEN excluded.id_hash ELSE id_hash END,
+                        phone_hash = CASE WHEN local_data IS NULL THEN excluded.phone_hash ELSE phone_hash END
+                    """
+                )
+            )
+            connection.execute(
+                text(
+                    "DELETE FROM sync_records WHERE local_data IS NULL AND (type, id) IN "
+                    "(SELECT type, id FROM sync_staging WHERE op = 'delete')"
+                )
+            )
+            connection.execute(
+                text(
+                    "UPDATE sync_records SET server_data = NULL, version = NULL WHERE (type, id) IN "
+                    "(SELECT type, id FROM sync_staging WHERE op = 'delete')"
+                )
+            )
+            self._attention_for_results(connection, staging.results)
+            confirmed = connection.execute(
+                text("DELETE FROM sync_outbox WHERE mutation_id <= :id"),
+                {"id": staging.confirmed_mutation_id},
+            ).rowcount
+            connection.execute(
+                text(
+                    """
+                    UPDATE sync_state SET cursor = :cursor,
+                        last_mutation_id = max(last_mutation_id, :last),
+                        confirmed_mutation_id = max(confirmed_mutation_id, :confirmed),
+                        results_after = max(results_after, :results_after),
+                        last_synced_at = :now, staging = NULL
+                    """
+                ),
+                {
+                    "cursor": staging.cursor,
+                    "last": staging.last_mutation_id,
+                    "confirmed": staging.confirmed_mutation_id,
+                    "results_after": staging.results_after,
+                    "now": _iso(now),
+                },
+            )
+            connection.execute(text("DELETE FROM sync_staging"))
+            rebase(connection, self.deriver)
+        rejected = tuple(result for result in staging.results if result.outcome == "rejected")
+        return Applied(int(changes), staging.reset, rejected, int(confirmed or 0), now)
+
+    # --- access records (the vault's audit outbox) -------------------------------------
+
+    def queue_event(self, signed: SignedEvent) -> None:
+        with self.writing() as connection:
+            add_audit_event(connection, signed)
+
+    def pending_events(self, limit: int) -> list[OutboxEvent]:
+        with self.reading() as connection:
+            return pending_audit_events(connection, limit)
+
+    def record_event_results(self, sent: Sequence[OutboxEvent], results: Sequence[EventResult]) -> None:
+        """Acknowledged events leave the outbox; refused ones stay, marked, and need attention."""
+        by_id = {event.event_id: event for event in sent}
+        now = self._clock()
+        with self.writing() as connection:
+            for result in results:
+                if result.accepted:
+                    connection.execute(delete(audit_outbox).where(audit_outbox.c.event_id == result.event_id))
+                    continue
+                connection.execute(
+                    update(audit_outbox)
+                    .where(audit_outbox.c.event_id == result.event_id)
+                    .values(state="rejected", reason=result.reason, sent_at=now)
+                )
+                event = by_id.get(result.event_id)
+                parsed = json.loads(event.event) if event is not None else {}
+                connection.execute(
+                    text(
+                        """
+                        INSERT INTO sync_attention (kind, ref, name, record_type, record_id, code, message,
+                            occurred_at, reported_at)
+                        VALUES ('audit_event', :ref, :name, :type, :record, :code, :message, :at, :now)
+                        ON CONFLICT (kind, ref) DO NOTHING
+                        """
+                    ),
+                    {
+                        "ref": str(result.event_id),
+                        "name": event.action if event is not None else "unknown",
+                        "type": parsed.get("object_type"),
+                        "record": parsed.get("object_id"),
+                        "code": result.reason or "rejected",
+                        "message": result.message or "The server refused this access record.",
+                        "at": _iso(event.occurred_at) if event is not None else _iso(now),
+                        "now": _iso(now),
+                    },
+                )
+
+    # --- what the shell shows ----------------------------------------------------------
+
+    def counts(self) -> Counts:
+        with self.reading() as connection:
+            mutations = connection.execute(text("SELECT count(*) FROM sync_outbox")).scalar_one()
+            events = connection.execute(
+                text("SELECT count(*) FROM audit_outbox WHERE state = 'pending'")
+            ).scalar_one()
+            attention = connection.execute(
+                text("SELECT count(*) FROM sync_attention WHERE dismissed_at IS NULL")
+            ).scalar_one()
+        return Counts(int(mutations), int(events), int(attention))
+
+    def attention(self) -> list[AttentionItem]:
+        with self.reading() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT kind, ref, name, record_type, record_id, args, code, message, occurred_at, "
+                    "reported_at FROM sync_attention WHERE dismissed_at IS NULL ORDER BY reported_at, ref"
+                )
+            ).all()
+        return [
+            AttentionItem(
+                kind=row.kind,
+                ref=row.ref,
+                name=row.name,
+                record_type=row.record_type,
+                record_id=row.record_id,
+                args=json.loads(row.args) if row.args else None,
+                code=row.code,
+                message=row.message,
+                occurred_at=dt.datetime.fromisoformat(row.occurred_at),
+                reported_at=dt.datetime.fromisoformat(row.reported_at),
+            )
+            for row in rows
+        ]
+
+    def dismiss(self, kind: str, ref: str) -> None:
+        """The person at the desk has seen it; it is kept, marked, never deleted."""
+        with self.writing() as connection:
+            connection.execute(
+                text("UPDATE sync_attention SET dismissed_at = :now WHERE kind = :kind AND ref = :ref"),
+                {"now": _iso(self._clock()), "kind": kind, "ref": ref},
+            )
+
+    def record(self, record_type: str, record_id: uuid.UUID) -> dict[str, Any] | None:
+        """A record as the screens show it (pending edits included), or None."""
+        with self.reading() as connection:
+            return effective_reader(connection)(record_type, record_id)
+
+    def is_pending(self, record_type: str, record_id: uuid.UUID) -> bool:
+        with self.reading() as connection:
+            row = connection.execute(
+                text("SELECT local_data IS NOT NULL FROM sync_records WHERE type = :t AND id = :i"),
+                {"t": record_type, "i": str(record_id)},
+            ).first()
+        return bool(row and row[0])
+
+
+__all__ = [
+    "Applied",
+    "AttentionItem",
+    "Counts",
+    "EventResult",
+    "LocalStore",
+    "Rejection",
+    "Staging",
+    "StoreClosed",
+]

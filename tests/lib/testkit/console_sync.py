@@ -1,0 +1,281 @@
+"""Headless consoles for sync tests: a real vault (SQLCipher), a real signed-in session over
+verified TLS, and the console's sync engine, without windows.
+
+Each console signs in as a staff member with a new device, exactly as the sign-in service
+does, and drives :class:`console.sync.engine.SyncEngine` against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from console.auth.api import IdentityAPI
+from console.auth.device import DeviceKey
+from console.auth.local import LocalVaults, OnlineGrant
+from console.auth.session import Session, identity_of
+from console.customers.access import AccessRecorder
+from console.net.client import ServerClient
+from console.net.errors import ServerUnreachable
+from console.net.trust import load_trust_anchor
+from console.operations import Operations
+from console.sync.engine import Backoff, SyncEngine
+from console.sync.errors import SyncHeld
+from console.sync.store import Applied, Counts, LocalStore
+from server.config import Settings
+from server.db.engine import Database
+from testkit.auth import Staff, provision
+from testkit.console import FAST_KDF, Monotonic
+from testkit.servers import RunningServer
+from testkit.sync import customer_fields
+
+
+@dataclass
+class Recorded:
+    """What the engine told the shell."""
+
+    syncing: list[bool] = field(default_factory=list)
+    synced: list[Applied | None] = field(default_factory=list)
+    held: list[SyncHeld | None] = field(default_factory=list)
+    counts: list[Counts] = field(default_factory=list)
+
+    def syncing_now(self, active: bool) -> None:
+        self.syncing.append(active)
+
+    def synced_at(self, applied: Applied | None, at: dt.datetime) -> None:
+        self.synced.append(applied)
+
+    def held_by(self, error: SyncHeld | None) -> None:
+        self.held.append(error)
+
+    def counted(self, counts: Counts) -> None:
+        self.counts.append(counts)
+
+
+class RecordingListener:
+    def __init__(self) -> None:
+        self.seen = Recorded()
+
+    def syncing(self, active: bool) -> None:
+        self.seen.syncing_now(active)
+
+    def synced(self, applied: Applied | None, at: dt.datetime) -> None:
+        self.seen.synced_at(applied, at)
+
+    def held(self, error: SyncHeld | None) -> None:
+        self.seen.held_by(error)
+
+    def counted(self, counts: Counts) -> None:
+        self.seen.counted(counts)
+
+
+class FlakySession:
+    """The session, with answers that can be made to get lost on the way back: the server
+    did the work, the console never heard (``lose(path, times)``)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.lost: dict[str, int] = {}
+        self.sent: list[str] = []
+
+    @property
+    def identity(self) -> Any:
+        return self.session.identity
+
+    def lose(self, path: str, times: int = 1) -> None:
+        self.lost[path] = times
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        response = await self.session.request(method, path, json=json, timeout=timeout)
+        self.sent.append(path)
+        if self.lost.get(path, 0) > 0:
+            self.lost[path] -= 1
+            raise ServerUnreachable(str(response.request.url.host), "the connection broke (test)")
+        return response
+
+
+class HeadlessSyncConsole:
+    """One signed-in console's sync half."""
+
+    def __init__(
+        self,
+        staff: Staff,
+        session: Session,
+        flaky: FlakySession,
+        operations: Operations,
+        client: ServerClient,
+    ) -> None:
+        self.staff = staff
+        self.session = session
+        self.flaky = flaky
+        self.operations = operations
+        self.client = client
+        self.store = LocalStore(session.vault.engine, is_closed=lambda: session.vault.closed)
+        self.listener = RecordingListener()
+        self.engine = SyncEngine(
+            flaky,
+            self.store,
+            operations.in_thread,
+            self.listener,
+            page_limit=50,
+            poke_seconds=10.0,
+            backoff=Backoff(first=0.05, limit=0.2),
+        )
+        self.access = AccessRecorder(session.identity, session.sign, self.store)
+
+    @property
+    def branch_id(self) -> uuid.UUID:
+        return self.session.identity.branch_id
+
+    async def blocking(self, work: Any) -> Any:
+        return await self.operations.in_thread(work)
+
+    async def sync(self) -> Applied:
+        return await self.engine.sync_once()
+
+    async def create_customer(self, **overrides: Any) -> uuid.UUID:
+        customer_id = uuid.uuid4()
+        args = {
+            "id": str(customer_id),
+            "branch_id": str(overrides.pop("branch_id", self.branch_id)),
+            "fields": {**customer_fields(), **overrides},
+        }
+        await self.blocking(lambda: self.store.enqueue("customer.create", args))
+        return customer_id
+
+    async def update_customer(self, customer_id: uuid.UUID, **changes: Any) -> None:
+        args = {"id": str(customer_id), "changes": changes}
+        await self.blocking(lambda: self.store.enqueue("customer.update", args))
+
+    async def customers(self) -> dict[uuid.UUID, dict[str, Any]]:
+        """Every customer as the screens would show it (pending edits included)."""
+
+        def read() -> dict[uuid.UUID, dict[str, Any]]:
+            import json
+
+            with self.store.reading() as connection:
+                rows = connection.execute(
+                    text(
+                        "SELECT id, COALESCE(local_data, server_data) FROM sync_records "
+                        "WHERE type = 'customer'"
+                    )
+                ).all()
+            return {uuid.UUID(row[0]): json.loads(row[1]) for row in rows}
+
+        result: dict[uuid.UUID, dict[str, Any]] = await self.blocking(read)
+        return result
+
+    async def server_customers(self) -> dict[uuid.UUID, dict[str, Any]]:
+        """Only the server's state as last pulled."""
+
+        def read() -> dict[uuid.UUID, dict[str, Any]]:
+            import json
+
+            with self.store.reading() as connection:
+                rows = connection.execute(
+                    text(
+                        "SELECT id, server_data FROM sync_records "
+                        "WHERE type = 'customer' AND server_data IS NOT NULL"
+                    )
+                ).all()
+            return {uuid.UUID(row[0]): json.loads(row[1]) for row in rows}
+
+        result: dict[uuid.UUID, dict[str, Any]] = await self.blocking(read)
+        return result
+
+    async def counts(self) -> Counts:
+        result: Counts = await self.blocking(self.store.counts)
+        return result
+
+
+class Consoles:
+    """Signs headless consoles in to one server and closes them all at the end."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, server: RunningServer, root: Path) -> None:
+        self.server = server
+        self.root = root
+        self.unexpected: list[BaseException] = []
+        self.operations = Operations(loop, self.unexpected.append)
+        self.client = ServerClient([server.base_url], load_trust_anchor(server.ca_file))
+        self.opened: list[HeadlessSyncConsole] = []
+
+    async def staff(self, username: str, *roles: str, branch_code: str = "JHB01") -> Staff:
+        """Provision an enrolled account (on a thread: it runs its own event loop)."""
+        return await asyncio.to_thread(
+            provision, self.server.settings, username, roles or ("teller",), branch_code=branch_code
+        )
+
+    async def sign_in(self, staff: Staff, *, monotonic: Monotonic | None = None) -> HeadlessSyncConsole:
+        device = DeviceKey.generate()
+        api = IdentityAPI(self.client)
+        answer = await api.sign_in(
+            staff.username,
+            staff.password,
+            totp_code=None,
+            recovery_code=staff.recovery_codes.pop(),
+            device=device,
+            device_id=None,
+            device_name="Headless desk",
+        )
+        grant = OnlineGrant(identity_of(answer), answer.offline_unlock_hours, answer.offline_unlock_until)
+        vaults = LocalVaults(self.root / f"profile-{len(self.opened)}", kdf=FAST_KDF)
+        unlocked = await self.operations.in_thread(
+            lambda: vaults.create(staff.username, staff.password, grant, device, "Headless desk")
+        )
+        session = Session(
+            unlocked.identity,
+            unlocked.vault,
+            device,
+            self.client,
+            self.operations,
+            answer=answer,
+            monotonic=monotonic or Monotonic(),
+        )
+        console = HeadlessSyncConsole(staff, session, FlakySession(session), self.operations, self.client)
+        self.opened.append(console)
+        return console
+
+    async def aclose(self) -> None:
+        for console in self.opened:
+            if not console.session.closed:
+                await console.session.close("signed_out")
+        await self.operations.aclose()
+        await self.client.aclose()
+
+
+def restart(server: RunningServer) -> RunningServer:
+    """Start the server again on the same port, data directory and database."""
+    port = server.address[1]
+    settings: Settings = server.settings.model_copy(update={"listen": f"127.0.0.1:{port}"})
+    return RunningServer(settings)
+
+
+def server_customer_versions(settings: Settings) -> dict[uuid.UUID, int]:
+    """Each customer's version as the server's database holds it (blocking: run it on a thread
+    from a coroutine)."""
+    return asyncio.run(_server_customer_versions(settings))
+
+
+async def _server_customer_versions(settings: Settings) -> dict[uuid.UUID, int]:
+    from server.customers.tables import customers
+
+    database = Database(settings.effective_database_url())
+    try:
+        async with database.transaction() as connection:
+            rows = (await connection.execute(customers.select())).all()
+        return {uuid.UUID(str(row.id)): int(row.version) for row in rows}
+    finally:
+        await database.dispose()
