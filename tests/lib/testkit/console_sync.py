@@ -31,7 +31,7 @@ from console.sync.store import Applied, Counts, LocalStore
 from server.config import Settings
 from server.db.engine import Database
 from testkit.auth import Staff, provision
-from testkit.console import FAST_KDF, Monotonic
+from testkit.console import FAST_KDF, Monotonic, RecordingClient
 from testkit.servers import RunningServer
 from testkit.sync import customer_fields
 
@@ -209,7 +209,7 @@ class Consoles:
         self.root = root
         self.unexpected: list[BaseException] = []
         self.operations = Operations(loop, self.unexpected.append)
-        self.client = ServerClient([server.base_url], load_trust_anchor(server.ca_file))
+        self.client = RecordingClient([server.base_url], load_trust_anchor(server.ca_file))
         self.opened: list[HeadlessSyncConsole] = []
 
     async def staff(self, username: str, *roles: str, branch_code: str = "JHB01") -> Staff:
