@@ -129,6 +129,8 @@ class Vault:
         """A new, empty vault (its schema migrated) with a fresh random key."""
         if cls.exists(directory):
             raise VaultExists(directory)
+        # mkdir(parents=True) gives parents the default mode; each level is made private.
+        ensure_private_directory(directory.parent)
         ensure_private_directory(directory)
         kdf = kdf or KdfParams()
         vault_id = uuid.uuid4()
@@ -148,6 +150,8 @@ class Vault:
             )
             write_key_file(directory, key_file)
             path = directory / database.DATABASE_FILE
+            # SQLite gives its side files (-wal, -shm) the database file's mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             engine = database.open_engine(path, key)
             try:
                 database.initialise(engine, path)

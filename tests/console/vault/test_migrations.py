@@ -38,11 +38,12 @@ def tables(vault: Vault) -> set[str]:
 
 def test_the_vaults_own_steps_are_registered_first():
     assert MIGRATION_MODULES[0] == "console.vault.schema"
-    assert [step.version for step in collect()] == [1, 2, 3]
+    assert [step.version for step in collect(MIGRATION_MODULES[:1])] == [1, 2, 3]
+    assert [step.version for step in collect()][:3] == [1, 2, 3]
 
 
 def test_another_module_adds_steps_from_100_and_they_run_once_in_order(tmp_path, extension, monkeypatch):
-    modules = (*MIGRATION_MODULES, extension.__name__)
+    modules = (*MIGRATION_MODULES[:1], extension.__name__)
     assert [step.version for step in collect(modules)] == [1, 2, 3, 100]
     monkeypatch.setattr(migrations, "MIGRATION_MODULES", modules)
     monkeypatch.setattr(migrations, "collect", lambda: collect(modules))
@@ -62,7 +63,7 @@ def test_another_module_adds_steps_from_100_and_they_run_once_in_order(tmp_path,
 def test_an_existing_vault_gets_new_steps_when_it_is_opened(tmp_path, extension, monkeypatch):
     directory = tmp_path / "vault"
     Vault.create(directory, "a long enough passphrase", keyring=KeyringStore(), kdf=FAST_KDF).close()
-    modules = (*MIGRATION_MODULES, extension.__name__)
+    modules = (*MIGRATION_MODULES, extension.__name__)  # everything registered, and one more
     monkeypatch.setattr(migrations, "collect", lambda: collect(modules))
     vault = Vault.open_with_password(directory, "a long enough passphrase", keyring=KeyringStore())
     assert "things" in tables(vault)

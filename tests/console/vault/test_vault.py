@@ -68,7 +68,8 @@ def test_a_new_vault_reopens_with_its_password_and_keeps_what_was_written(tmp_pa
             versions = connection.execute(
                 text("SELECT version FROM schema_migrations ORDER BY version")
             ).all()
-        assert [row[0] for row in versions] == [1, 2, 3]
+        assert [row[0] for row in versions] == [step.version for step in migrations.collect()]
+        assert [row[0] for row in versions][:3] == [1, 2, 3]
     finally:
         reopened.close()
 
@@ -335,3 +336,15 @@ def test_a_vault_that_fails_to_be_created_leaves_nothing(tmp_path, memory_keyrin
 def test_the_keyring_backend_in_use_without_one_is_the_fail_backend():
     assert not KeyringStore(fail.Keyring()).usable()
     assert KeyringStore(MemoryKeyring()).usable()
+
+
+def test_the_vault_files_are_private_to_their_owner(tmp_path):
+    directory = vault_directory(tmp_path / "profile", "thandi")
+    vault = create(directory)
+    write_marker(vault)
+    modes = {path.name: path.stat().st_mode & 0o777 for path in directory.iterdir()}
+    vault.close()
+    assert directory.parent.stat().st_mode & 0o777 == 0o700
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert set(modes) >= {KEY_FILE, DATABASE_FILE, f"{DATABASE_FILE}-wal"}
+    assert set(modes.values()) == {0o600}
