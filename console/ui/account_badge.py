@@ -3,6 +3,8 @@ session is online with the server or the vault was unlocked offline."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QLabel, QWidget
 
 from console.auth.roles import role_titles
@@ -11,23 +13,28 @@ from console.ui.format import utc_timestamp
 
 ONLINE_COLOUR = "#1a7f37"
 OFFLINE_COLOUR = "#9a6700"
+MINIMUM_WIDTH = 120
 
 
 class AccountBadge(QLabel):
+    """Shortened with an ellipsis when the status bar is narrow (the tooltip has it all), so
+    that it never makes the window wider."""
+
     def __init__(self, sessions: Sessions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("account")
         self.setContentsMargins(6, 0, 6, 0)
         self._sessions = sessions
         self.keyring_text = ""
+        self._colour: str | None = None
         sessions.changed.connect(self.refresh)
         self.refresh()
 
     def refresh(self) -> None:
         session = self._sessions.current
         if session is None:
+            self._colour = None
             self.setText("Not signed in")
-            self.setStyleSheet("")
             self.setToolTip("")
             return
         identity = session.identity
@@ -41,6 +48,23 @@ class AccountBadge(QLabel):
         else:
             state, colour = "sign-in needed", OFFLINE_COLOUR
             detail = "The server session ended; use Console → Sign in to the server."
+        self._colour = colour
         self.setText(f"{who} — {state}")
-        self.setStyleSheet(f"QLabel {{ color: {colour}; }}")
-        self.setToolTip("\n".join(text for text in (detail, self.keyring_text) if text))
+        self.setToolTip("\n".join(text for text in (f"{who} — {state}", detail, self.keyring_text) if text))
+        self.update()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(MINIMUM_WIDTH, super().minimumSizeHint().height())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        try:
+            colour = (
+                QColor(self._colour) if self._colour else self.palette().color(QPalette.ColorRole.WindowText)
+            )
+            painter.setPen(colour)
+            area = self.contentsRect()
+            shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, area.width())
+            painter.drawText(area, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), shown)
+        finally:
+            painter.end()

@@ -4,6 +4,8 @@ computer, then see the ten recovery codes once."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
@@ -24,6 +26,27 @@ from console.ui.signin_widgets import MessageLabel, centred_card, code_edit, hea
 from console.ui.style import fixed_font
 
 CODE_PAGE, PASSWORD_PAGE, TOTP_PAGE, CODES_PAGE = range(4)
+
+# The server's rules are worded as the refusal a broken rule gets; as a policy they read so.
+LENGTH_RULES = frozenset({"too_short", "too_long"})
+POLICY_WORDING = {
+    "common": "not be one of the commonly used passwords the server knows",
+    "contains_username": "not contain your username",
+}
+
+
+def policy_text(min_length: int, max_length: int, rules: dict[str, str]) -> str:
+    items = [f"have {min_length} to {max_length} characters"]
+    items += [
+        POLICY_WORDING.get(code, html.escape(text))
+        for code, text in rules.items()
+        if code not in LENGTH_RULES
+    ]
+    listed = "".join(f"<li>{item}</li>" for item in items)
+    return (
+        f"Your new password must:<ul>{listed}</ul>"
+        "A few unrelated words make a long password that is easy to type and hard to guess."
+    )
 
 
 def grouped(secret: str, size: int = 4) -> str:
@@ -187,6 +210,9 @@ class EnrollmentWizard(QStackedWidget):
         self.totp_back.clicked.connect(lambda: self._go(PASSWORD_PAGE))
         self.finish.clicked.connect(self._submit_finish)
         self.totp_code.returnPressed.connect(self._submit_finish)
+        self.device_name.returnPressed.connect(self._submit_finish)
+        self.username.returnPressed.connect(self._submit_code)
+        self.new_password.returnPressed.connect(self.confirm_password.setFocus)
         self.codes_continue.clicked.connect(self._codes_saved)
         self.clear()
 
@@ -201,11 +227,7 @@ class EnrollmentWizard(QStackedWidget):
         """The server accepted the code: show the policy, then ask for the password."""
         self._started = answer
         policy = answer.password_policy
-        rules = "".join(f"<li>{text}</li>" for text in policy.rules.values())
-        self.policy.setText(
-            f"Between {policy.min_length} and {policy.max_length} characters. The server also checks:"
-            f"<ul>{rules}</ul>A few unrelated words make a long password that is easy to type."
-        )
+        self.policy.setText(policy_text(policy.min_length, policy.max_length, policy.rules))
         self.qr.setPixmap(QPixmap.fromImage(qr_image(answer.otpauth_uri.get_secret_value())))
         self.secret.setText(grouped(answer.totp_secret.get_secret_value()))
         self.parameters.setText(
@@ -220,11 +242,8 @@ class EnrollmentWizard(QStackedWidget):
         """Enrollment is complete: the recovery codes, once."""
         self._forget_secrets()
         self.enrollment_code.clear()  # spent
-        self.codes.setText(
-            "\n".join(
-                f"{a:<14}  {b}" for a, b in zip(recovery_codes[::2], recovery_codes[1::2], strict=False)
-            )
-        )
+        rows = [recovery_codes[start : start + 2] for start in range(0, len(recovery_codes), 2)]
+        self.codes.setText("\n".join("   ".join(row) for row in rows))
         self.saved.setChecked(False)
         self._go(CODES_PAGE)
 

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -25,10 +26,13 @@ from console.auth.roles import shell_roles
 from console.context import ShellContext
 from console.ui.account_badge import AccountBadge
 from console.ui.status_bar import ShellStatusBar
-from console.ui.style import WARNING_BANNER
 from console.ui.workspaces import Role, Workspace, open_workspaces
 
 NAVIGATION_WIDTH = 180
+NOTICE_BAR = (
+    "QFrame#notice_bar { background: #fff8c5; border: 1px solid #d4a72c; }"
+    "QFrame#notice_bar QLabel { color: #4d2d00; }"
+)
 
 
 class MainWindow(QMainWindow):
@@ -79,8 +83,21 @@ class MainWindow(QMainWindow):
         self.notice = QLabel()
         self.notice.setObjectName("shell_notice")
         self.notice.setWordWrap(True)
-        self.notice.setStyleSheet(WARNING_BANNER)
-        self.notice.hide()
+        self.notice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.dismiss_notice = QToolButton()
+        self.dismiss_notice.setObjectName("dismiss_notice")
+        self.dismiss_notice.setText("✕")
+        self.dismiss_notice.setToolTip("Dismiss")
+        self.dismiss_notice.setAutoRaise(True)
+        self.dismiss_notice.clicked.connect(lambda: self.show_notice(None))
+        self.notice_bar = QFrame()
+        self.notice_bar.setObjectName("notice_bar")
+        self.notice_bar.setStyleSheet(NOTICE_BAR)
+        notice_row = QHBoxLayout(self.notice_bar)
+        notice_row.setContentsMargins(8, 4, 4, 4)
+        notice_row.addWidget(self.notice, 1)
+        notice_row.addWidget(self.dismiss_notice, 0, Qt.AlignmentFlag.AlignTop)
+        self.notice_bar.hide()
         self.shell_page = QWidget()
         self.shell_page.setObjectName("shell_page")
         columns = QHBoxLayout()
@@ -91,7 +108,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(self.shell_page)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        layout.addWidget(self.notice)
+        layout.addWidget(self.notice_bar)
         layout.addLayout(columns, 1)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.shell_page)
@@ -103,7 +120,7 @@ class MainWindow(QMainWindow):
         divider.setFrameShape(QFrame.Shape.VLine)
         divider.setFrameShadow(QFrame.Shadow.Sunken)
         status_bar.addWidget(divider)
-        status_bar.addWidget(self.account)
+        status_bar.addWidget(self.account, 1)
         self.setStatusBar(status_bar)
         context.sessions.changed.connect(self._session_changed)
         self.set_roles(frozenset())
@@ -151,7 +168,7 @@ class MainWindow(QMainWindow):
     def show_notice(self, text: str | None) -> None:
         """A banner above the workspaces (what the sign-in had to say), or none."""
         self.notice.setText(text or "")
-        self.notice.setVisible(bool(text))
+        self.notice_bar.setVisible(bool(text))
 
     def _session_changed(self) -> None:
         session = self._context.sessions.current

@@ -90,7 +90,7 @@ class SignInFlow(QObject):
         self._window.account.keyring_text = next(
             (notice for notice in signed.notices if "keyring" in notice.lower()), ""
         )
-        self._window.show_notice(" ".join(signed.notices) or None)
+        self._window.show_notice("\n".join(signed.notices) or None)
         self._enter()
 
     def _enter(self) -> None:
@@ -133,7 +133,7 @@ class SignInFlow(QObject):
 
     def _enrolled(self, signed: SignedIn) -> None:
         self._sessions.start(signed.session)
-        self._window.show_notice(" ".join(signed.notices) or None)
+        self._window.show_notice("\n".join(signed.notices) or None)
         self.wizard.enrolled(signed.recovery_codes)
 
     def _enrollment_failed(self, error: Exception) -> None:
@@ -203,7 +203,6 @@ class SignInFlow(QObject):
             self._operations.run(session.sign_out)
 
     def _ended(self, ended: SessionEnded) -> None:
-        logger.info("session ended", extra=fields(reason=ended.reason))
         if ended.reason == "expired":
             self._ask_to_sign_in_again(str(ended))
             return
@@ -211,6 +210,7 @@ class SignInFlow(QObject):
             self._reauth.reject()
         self._window.show_notice(None)
         self._window.account.keyring_text = ""
+        self.wizard.clear()  # recovery codes not yet confirmed must not stay behind
         self._window.show_gate()
         self._show_sign_in()
         error = ended.reason in ("revoked_device", "disabled")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QFormLayout, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
-from console.ui.signin_widgets import MessageLabel, code_edit, heading, hint, line_edit
+from console.ui.signin_widgets import MessageLabel, code_edit, heading, hint, line_edit, link_button
 
 
 class ReauthDialog(QDialog):
@@ -33,8 +33,7 @@ class ReauthDialog(QDialog):
         self.form.addRow("Recovery code", self.recovery_code)
         self.form.setRowVisible(self.recovery_code, False)
 
-        self.toggle = QPushButton("Use a recovery code instead")
-        self.toggle.setFlat(True)
+        self.toggle = link_button("Use a recovery code instead", "reauth_toggle_recovery")
         self.toggle.clicked.connect(self._toggle)
         self.sign_in_button = QPushButton("Sign in")
         self.sign_in_button.setObjectName("reauth_sign_in")

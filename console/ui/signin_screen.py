@@ -10,7 +10,15 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from console.auth.signin import SignInForm, default_device_name
-from console.ui.signin_widgets import MessageLabel, centred_card, code_edit, heading, hint, line_edit
+from console.ui.signin_widgets import (
+    MessageLabel,
+    centred_card,
+    code_edit,
+    heading,
+    hint,
+    line_edit,
+    link_button,
+)
 
 OFFLINE_HINT = (
     "If the server cannot be reached, your password alone opens this computer's copy of your "
@@ -55,18 +63,14 @@ class SignInScreen(QWidget):
         )
         self.form.addRow(self.device_hint)
 
-        self.toggle_code = QPushButton("Use a recovery code instead")
-        self.toggle_code.setObjectName("toggle_recovery")
-        self.toggle_code.setFlat(True)
+        self.toggle_code = link_button("Use a recovery code instead", "toggle_recovery")
         self.toggle_code.clicked.connect(self._toggle_recovery)
         self.sign_in_button = QPushButton("Sign in")
         self.sign_in_button.setObjectName("sign_in_button")
         self.sign_in_button.setDefault(True)
         self.sign_in_button.setAutoDefault(True)
         self.sign_in_button.clicked.connect(self._submit)
-        self.enroll_button = QPushButton("First sign-in with an enrollment code…")
-        self.enroll_button.setObjectName("enroll_button")
-        self.enroll_button.setFlat(True)
+        self.enroll_button = link_button("First sign-in with an enrollment code…", "enroll_button")
         self.enroll_button.clicked.connect(self.enroll_requested)
         for edit in (self.username, self.password, self.totp_code, self.recovery_code, self.device_name):
             edit.returnPressed.connect(self._submit)

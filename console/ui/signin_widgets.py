@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRegularExpression, Qt
-from PySide6.QtGui import QFont, QRegularExpressionValidator
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtGui import QCursor, QFont, QRegularExpressionValidator
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
 from console.ui.style import ERROR_BANNER
 
 INFO_BANNER = "QLabel { background: #ddf4ff; color: #0a3069; border: 1px solid #54aeff; padding: 8px; }"
 HINT_STYLE = "QLabel { color: #57606a; }"
 CARD_WIDTH = 440
+LINK_STYLE = (
+    "QPushButton { color: #0969da; border: none; padding: 2px 0; text-align: left; }"
+    "QPushButton:hover { text-decoration: underline; }"
+    "QPushButton:disabled { color: #8c959f; }"
+)
 
 
 def heading(text: str, scale: float = 1.5) -> QLabel:
@@ -56,6 +61,17 @@ class MessageLabel(QLabel):
         self.hide()
 
 
+def link_button(text: str, name: str) -> QPushButton:
+    """A button that reads as a link: for the way to another form, not the main action."""
+    button = QPushButton(text)
+    button.setObjectName(name)
+    button.setFlat(True)
+    button.setAutoDefault(False)
+    button.setStyleSheet(LINK_STYLE)
+    button.setCursor(QCursor(Qt.CursorShape.PointingHandCursor))
+    return button
+
+
 def line_edit(name: str, *, secret: bool = False, placeholder: str = "") -> QLineEdit:
     edit = QLineEdit()
     edit.setObjectName(name)
@@ -92,7 +108,8 @@ def centred_card(content: QWidget) -> QWidget:
     row.addWidget(card)
     row.addStretch(1)
     outer = QVBoxLayout(page)
-    outer.addStretch(1)
+    # Anchored near the top, so the card does not jump when rows appear or disappear.
+    outer.addSpacing(48)
     outer.addLayout(row)
-    outer.addStretch(2)
+    outer.addStretch(1)
     return page

@@ -80,9 +80,9 @@ def test_enrollment_shows_the_policy_the_qr_code_and_the_recovery_codes_once(
             click(qtbot, wizard.code_continue)
             await wait_for(lambda: wizard.currentIndex() == PASSWORD_PAGE)
             policy = wizard.policy.text()
-            assert "Between 12 and 128 characters" in policy
-            assert "list of common passwords" in policy
-            assert "must not contain the username" in policy
+            assert "have 12 to 128 characters" in policy
+            assert "commonly used passwords" in policy
+            assert "not contain your username" in policy
 
             type_into(qtbot, wizard.new_password, "short")
             type_into(qtbot, wizard.confirm_password, "short")

@@ -112,6 +112,8 @@ def test_signing_in_opens_the_roles_workspaces_and_signing_out_returns(
             assert "JHB01" in badge
             assert "online session" in badge
             assert "no usable OS keyring" in window.notice.text()
+            qtbot.mouseClick(window.dismiss_notice, Qt.MouseButton.LeftButton)
+            assert not window.notice_bar.isVisible()
             session = console.sessions.current
             assert session is not None
             assert session.online
