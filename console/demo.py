@@ -30,7 +30,7 @@ from console.net.client import exception_chain
 from console.net.trust import TrustError, load_trust_anchor
 
 # Server commands run, in order, before the server starts.  Seeding demo data is one more line.
-PREPARATION_STEPS: tuple[tuple[str, ...], ...] = (("migrate",),)
+PREPARATION_STEPS: tuple[tuple[str, ...], ...] = (("migrate",), ("demo-data", "--init"))
 
 READY_TIMEOUT = 60.0
 STEP_TIMEOUT = 300.0
