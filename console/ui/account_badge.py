@@ -3,6 +3,8 @@ session is online with the server or the vault was unlocked offline."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QLabel, QWidget
@@ -40,17 +42,21 @@ class AccountBadge(QLabel):
         identity = session.identity
         who = f"{identity.display_name} · {role_titles(identity.roles)} · {identity.branch_code}"
         if session.online:
-            state, colour = "online session", ONLINE_COLOUR
+            state, colour = "Online session", ONLINE_COLOUR
             detail = f"Signed in with the server until {utc_timestamp(session.session_expires_at)}."
         elif session.offline_until is not None:
-            state, colour = f"offline unlock until {utc_timestamp(session.offline_until)}", OFFLINE_COLOUR
-            detail = "Unlocked without the server; changes wait on this computer until you sign in again."
+            until = session.offline_until.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+            state, colour = f"Offline unlock until {until}", OFFLINE_COLOUR
+            detail = (
+                f"Unlocked without the server (allowed until {utc_timestamp(session.offline_until)}); "
+                "changes wait on this computer until you sign in to the server again."
+            )
         else:
-            state, colour = "sign-in needed", OFFLINE_COLOUR
+            state, colour = "Sign-in needed", OFFLINE_COLOUR
             detail = "The server session ended; use Console → Sign in to the server."
         self._colour = colour
-        self.setText(f"{who} — {state}")
-        self.setToolTip("\n".join(text for text in (f"{who} — {state}", detail, self.keyring_text) if text))
+        self.setText(f"{state} — {who}")
+        self.setToolTip("\n".join(text for text in (f"{state} — {who}", detail, self.keyring_text) if text))
         self.update()
 
     def minimumSizeHint(self) -> QSize:

@@ -29,6 +29,7 @@ from console.ui.status_bar import ShellStatusBar
 from console.ui.workspaces import Role, Workspace, open_workspaces
 
 NAVIGATION_WIDTH = 180
+WINDOW_TITLE = "Kluis Console"
 NOTICE_BAR = (
     "QFrame#notice_bar { background: #fff8c5; border: 1px solid #d4a72c; }"
     "QFrame#notice_bar QLabel { color: #4d2d00; }"
@@ -43,8 +44,8 @@ class MainWindow(QMainWindow):
         self._context = context
         self._workspaces = tuple(workspaces)
         self._pages: dict[str, QWidget] = {}
-        self.setWindowTitle("Kluis Console")
-        self.resize(1040, 680)
+        self.setWindowTitle(WINDOW_TITLE)
+        self.resize(1200, 720)
 
         self.refresh_action = QAction("Refresh", self)
         self.refresh_action.setObjectName("refresh")
@@ -175,6 +176,10 @@ class MainWindow(QMainWindow):
         self.sign_out_action.setEnabled(session is not None)
         self.sign_in_again_action.setEnabled(session is not None and not session.online)
         self.set_roles(shell_roles(session.identity.roles) if session is not None else frozenset())
+        identity = session.identity if session is not None else None
+        self.setWindowTitle(
+            f"{WINDOW_TITLE} — {identity.display_name} ({identity.branch_code})" if identity else WINDOW_TITLE
+        )
 
     def current_workspace(self) -> str | None:
         item = self.navigation.currentItem()
