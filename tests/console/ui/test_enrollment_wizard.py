@@ -119,7 +119,7 @@ def test_enrollment_shows_the_policy_the_qr_code_and_the_recovery_codes_once(
             assert wizard.codes_continue.isEnabled()
             click(qtbot, wizard.codes_continue)
             assert not window.showing_gate()
-            assert "online session" in window.account.text()
+            assert "Online session" in window.account.text()
 
             # Shown once: no screen holds a code any more.
             everything = " ".join(shown_texts(window))
