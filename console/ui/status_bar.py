@@ -1,4 +1,5 @@
-"""The shell's status bar: link status, last contact, outbox, server and CA in use."""
+"""The shell's status bar: link status, last contact, last complete sync (or why syncing is
+held up), outbox, server and CA in use."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class ShellStatusBar(QStatusBar):
         self._dot = _label("link_dot")
         self._status = _label("link_status")
         self._contact = _label("last_contact")
+        self._sync = _label("last_sync")
         self._queue = _label("outbox")
         self._server = _label("server_in_use")
         self._ca = _label("ca_in_use")
@@ -50,6 +52,8 @@ class ShellStatusBar(QStatusBar):
         self.addWidget(self._status)
         self.addWidget(_separator())
         self.addWidget(self._contact)
+        self.addWidget(_separator())
+        self.addWidget(self._sync)
         for widget in (self._queue, _separator(), self._server, _separator(), self._ca):
             self.addPermanentWidget(widget)
         context.operations.changed.connect(self._on_changed)
@@ -67,6 +71,18 @@ class ShellStatusBar(QStatusBar):
         self._status.setText(STATUS_TEXT[status])
         self._status.setToolTip(str(connection.error) if connection.error else "")
         self._contact.setText(f"Last contact: {utc_clock(connection.last_contact)}")
+        if connection.update_required:
+            self._sync.setText("Update required")
+            self._sync.setStyleSheet(
+                f"QLabel {{ color: {STATUS_COLOURS[LinkStatus.OFFLINE]}; font-weight: bold; }}"
+            )
+        elif connection.sync_problem:
+            self._sync.setText(f"Sync waiting (last: {utc_clock(connection.last_sync)})")
+            self._sync.setStyleSheet(f"QLabel {{ color: {STATUS_COLOURS[LinkStatus.CONNECTING]}; }}")
+        else:
+            self._sync.setText(f"Last sync: {utc_clock(connection.last_sync)}")
+            self._sync.setStyleSheet("")
+        self._sync.setToolTip(connection.sync_problem or "The last time every change was sent and received.")
         self._queue.setText(f"Outbox: {self._outbox.size}")
         self._queue.setToolTip("Changes made here that are waiting to be sent to the server.")
         self._server.setText(f"Server: {connection.server}")
