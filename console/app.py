@@ -23,18 +23,20 @@ from console.operations import Operations
 from console.profile import ProfileData
 from console.profile_store import ProfileStore
 from console.state import ConnectionState, Outbox
+from console.sync.controller import SyncController
 from console.ui.crash_dialog import CrashPresenter
 from console.ui.dialogs import show_previous_crash
 from console.ui.server_page import ServerPage
 from console.ui.shell import MainWindow
 from console.ui.signin_flow import SignInFlow
+from console.ui.workspace_customers import ROLE_WORKSPACES
 from console.ui.workspaces import Workspace
 from console.vault.keyring_store import KeyringStore
 from shared.crypto import KdfParams
 
 logger = logging.getLogger("kluis.console")
 
-SHELL_WORKSPACES = (Workspace(key="server", title="Server", build=ServerPage),)
+SHELL_WORKSPACES = (Workspace(key="server", title="Server", build=ServerPage), *ROLE_WORKSPACES)
 SIGN_OUT_AT_EXIT_SECONDS = 8.0
 
 
@@ -67,6 +69,7 @@ class Console:
         self.context = ShellContext(
             self.operations, self.client, self.connection, self.outbox, self.monitor, self.sessions
         )
+        self.sync = SyncController.of(self.context)  # runs sync for whoever signs in
         self.window = MainWindow(self.context, SHELL_WORKSPACES)
         # Vaults live in the profile; a console without one (tests of the shell) has no sign-in.
         self.signin: SignInFlow | None = None
