@@ -42,6 +42,18 @@ class SignInFailed(ConsoleError):
     """A sign-in that cannot go on; the message says why and what to do."""
 
 
+class PasswordDoesNotOpenVault(WrongPassword):
+    """The password may be right for the server but is not the one that locks this
+    computer's vault: it may have been changed on another computer."""
+
+    def __init__(self) -> None:
+        VaultError.__init__(
+            self,
+            "The password does not open this computer's vault. If you changed your password on another "
+            "computer, enter the previous one as well, so that the vault here can take the new one.",
+        )
+
+
 @dataclass(frozen=True)
 class SignInForm:
     username: str
@@ -49,6 +61,9 @@ class SignInForm:
     totp_code: str | None = field(default=None, repr=False)
     recovery_code: str | None = field(default=None, repr=False)
     device_name: str | None = None  # for a computer not yet enrolled for this user
+    # The password this computer's vault was last opened with, when the password was changed
+    # on another computer since (and no keyring holds the vault key).
+    previous_password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,17 +168,18 @@ class SignInService:
 
     async def _open_vault(self, form: SignInForm) -> tuple[Unlocked, list[str]]:
         username = form.username.strip()
+        vault_password = form.previous_password or form.password
         try:
-            unlocked = await self._operations.in_thread(lambda: self.vaults.unlock(username, form.password))
+            unlocked = await self._operations.in_thread(lambda: self.vaults.unlock(username, vault_password))
         except WrongPassword:
-            if form.totp_code is None and form.recovery_code is None:
+            if form.previous_password or (form.totp_code is None and form.recovery_code is None):
                 raise
             # The password may have been changed on another computer: the keyring's copy of
             # the key lets the server judge the new password.
             try:
                 unlocked = await self._operations.in_thread(lambda: self.vaults.unlock_with_keyring(username))
             except (KeyringUnavailable, KeyringEntryMissing, KeyringBackendChanged, KeyringEntryInvalid):
-                raise WrongPassword() from None
+                raise PasswordDoesNotOpenVault() from None
         notices = self._keyring_notices(unlocked)
         return unlocked, notices
 

@@ -14,7 +14,13 @@ from PySide6.QtWidgets import QStackedWidget
 from console.auth.api import EnrollmentAnswer
 from console.auth.session import Session, SessionEnded
 from console.auth.sessions import Sessions
-from console.auth.signin import EnrollmentForm, SignedIn, SignInForm, SignInService
+from console.auth.signin import (
+    EnrollmentForm,
+    PasswordDoesNotOpenVault,
+    SignedIn,
+    SignInForm,
+    SignInService,
+)
 from console.errors import ConsoleError
 from console.logs import fields
 from console.net.errors import ServerHTTPError
@@ -102,7 +108,9 @@ class SignInFlow(QObject):
         if not isinstance(error, ConsoleError):
             self.screen.set_busy(False)
             raise error
-        self.screen.failed(message_for(error))
+        self.screen.failed(
+            message_for(error), ask_previous_password=isinstance(error, PasswordDoesNotOpenVault)
+        )
 
     # --- enrollment --------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class SignInScreen(QWidget):
         self.password = line_edit("password", secret=True)
         self.totp_code = code_edit("totp_code")
         self.recovery_code = line_edit("recovery_code", secret=True, placeholder="xxxxx-xxxxx")
+        self.previous_password = line_edit("previous_password", secret=True)
         self.device_name = line_edit("device_name")
         self.device_name.setText(default_device_name())
         self.device_name.setMaxLength(100)
@@ -53,6 +54,7 @@ class SignInScreen(QWidget):
         self.form = QFormLayout()
         self.form.addRow("Username", self.username)
         self.form.addRow("Password", self.password)
+        self.form.addRow("Previous password", self.previous_password)
         self._code_label = QLabel("Authenticator code")
         self.form.addRow(self._code_label, self.totp_code)
         self.form.addRow("Recovery code", self.recovery_code)
@@ -72,9 +74,17 @@ class SignInScreen(QWidget):
         self.sign_in_button.clicked.connect(self._submit)
         self.enroll_button = link_button("First sign-in with an enrollment code…", "enroll_button")
         self.enroll_button.clicked.connect(self.enroll_requested)
-        for edit in (self.username, self.password, self.totp_code, self.recovery_code, self.device_name):
+        for edit in (
+            self.username,
+            self.password,
+            self.previous_password,
+            self.totp_code,
+            self.recovery_code,
+            self.device_name,
+        ):
             edit.returnPressed.connect(self._submit)
         self.username.textChanged.connect(self._update_device_row)
+        self.username.textChanged.connect(self._forget_previous_password)
 
         content = QWidget()
         layout = QVBoxLayout(content)
@@ -96,6 +106,7 @@ class SignInScreen(QWidget):
         outer.addWidget(centred_card(content))
         self._show_code_fields()
         self._update_device_row()
+        self.form.setRowVisible(self.previous_password, False)
 
     # --- for the flow ------------------------------------------------------------------
 
@@ -106,6 +117,7 @@ class SignInScreen(QWidget):
         for widget in (
             self.username,
             self.password,
+            self.previous_password,
             self.totp_code,
             self.recovery_code,
             self.device_name,
@@ -118,9 +130,11 @@ class SignInScreen(QWidget):
         if busy:
             self.message.clear_message()
 
-    def failed(self, message: str) -> None:
+    def failed(self, message: str, *, ask_previous_password: bool = False) -> None:
         """Show why; the code just used is cleared, the rest is kept to correct."""
         self.set_busy(False)
+        if ask_previous_password:
+            self.form.setRowVisible(self.previous_password, True)
         self.totp_code.clear()
         self.recovery_code.clear()
         self.message.error(message)
@@ -130,8 +144,9 @@ class SignInScreen(QWidget):
     def reset(self, message: str | None = None, *, error: bool = False) -> None:
         """Ready for the next sign-in: secrets cleared, the username kept."""
         self.set_busy(False)
-        for edit in (self.password, self.totp_code, self.recovery_code):
+        for edit in (self.password, self.previous_password, self.totp_code, self.recovery_code):
             edit.clear()
+        self.form.setRowVisible(self.previous_password, False)
         if message:
             (self.message.error if error else self.message.info)(message)
         else:
@@ -167,9 +182,14 @@ class SignInScreen(QWidget):
             totp_code=None if self._recovery or not code else code,
             recovery_code=code if self._recovery and code else None,
             device_name=self.device_name.text().strip() if new_device else None,
+            previous_password=self.previous_password.text() or None,
         )
         self.set_busy(True)
         self.submitted.emit(form)
+
+    def _forget_previous_password(self) -> None:
+        self.previous_password.clear()
+        self.form.setRowVisible(self.previous_password, False)
 
     def _toggle_recovery(self) -> None:
         self._recovery = not self._recovery

@@ -13,13 +13,13 @@ from sqlalchemy import select
 
 from console.auth.offline import OfflineUnlockRefused
 from console.auth.session import SessionEnded
-from console.auth.signin import SignInFailed, SignInForm
+from console.auth.signin import PasswordDoesNotOpenVault, SignInFailed, SignInForm
 from console.net.errors import ServerHTTPError
 from console.vault import records
 from console.vault.errors import UnlockThrottled, WrongPassword
 from console.vault.schema import audit_outbox
 from shared.audit.event import parse_event, verify_event_signature
-from testkit.console import device_count, revoke_device, set_active
+from testkit.console import MemoryKeyring, device_count, installed_keyring, revoke_device, set_active
 
 T0 = dt.datetime(2025, 6, 2, 7, 30, tzinfo=dt.UTC)
 
@@ -268,3 +268,50 @@ def test_a_recovery_code_signs_in_instead_of_a_totp_code(run, harness, staff):
         await signed.session.sign_out()
 
     run(scenario())
+
+
+NEW_PASSWORD = "a freshly chosen passphrase 9"
+
+
+async def change_password_on_the_server(harness, staff) -> None:
+    """As if on another computer: the server's password changes, this vault's does not."""
+    signed = await harness.service.sign_in(form(staff))
+    response = await signed.session.request(
+        "POST",
+        "/api/v1/auth/password",
+        json={"current_password": staff.password, "new_password": NEW_PASSWORD},
+    )
+    assert response.status_code == 204
+    await signed.session.sign_out()
+
+
+def test_a_password_changed_elsewhere_needs_the_previous_one_once(run, harness, staff):
+    async def scenario():
+        await change_password_on_the_server(harness, staff)
+        with pytest.raises(PasswordDoesNotOpenVault) as refused:
+            await harness.service.sign_in(form(staff, password=NEW_PASSWORD, totp_code="123456"))
+        assert "enter the previous one as well" in str(refused.value)
+        signed = await harness.service.sign_in(
+            form(staff, password=NEW_PASSWORD, previous_password=staff.password)
+        )
+        assert signed.session.online
+        await signed.session.sign_out()
+        # The vault has taken the new password; the old one no longer opens it.
+        with pytest.raises(WrongPassword):
+            await harness.service.sign_in(form(staff, totp_code=None))
+        again = await harness.service.sign_in(form(staff, password=NEW_PASSWORD))
+        await again.session.sign_out()
+
+    run(scenario())
+
+
+def test_with_a_keyring_a_password_changed_elsewhere_just_works(run, harness, staff):
+    async def scenario():
+        await change_password_on_the_server(harness, staff)
+        signed = await harness.service.sign_in(form(staff, password=NEW_PASSWORD))
+        assert signed.session.online
+        assert await harness.operations.in_thread(lambda: signed.session.vault.password_opens(NEW_PASSWORD))
+        await signed.session.sign_out()
+
+    with installed_keyring(MemoryKeyring()):
+        run(scenario())

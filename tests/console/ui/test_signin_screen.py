@@ -13,6 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 from console import app
+from console.ui.signin_screen import SignInScreen
 from console.ui.workspaces import Role, Workspace
 from testkit.auth import provision
 from testkit.console import console_for, installed_keyring, start_auth_server
@@ -205,3 +206,28 @@ def test_the_recovery_code_field_replaces_the_authenticator_code(run, qtbot, ser
             assert screen.toggle_code.text() == "Use the authenticator code instead"
 
     run(scenario())
+
+
+def test_the_previous_password_is_asked_for_only_when_the_vault_needs_it(qtbot):
+    screen = SignInScreen(lambda username: True)
+    qtbot.addWidget(screen)
+    screen.show()
+    submitted = []
+    screen.submitted.connect(submitted.append)
+    assert not screen.previous_password.isVisible()
+    screen.failed("The password does not open this computer's vault.", ask_previous_password=True)
+    assert screen.previous_password.isVisible()
+    type_into(qtbot, screen.username, "thandi")  # another user: the question no longer applies
+    assert not screen.previous_password.isVisible()
+    screen.failed("again", ask_previous_password=True)
+    type_into(qtbot, screen.password, "the new passphrase")
+    type_into(qtbot, screen.previous_password, "the old passphrase")
+    type_into(qtbot, screen.totp_code, "123456")
+    qtbot.mouseClick(screen.sign_in_button, Qt.MouseButton.LeftButton)
+    (form,) = submitted
+    assert form.previous_password == "the old passphrase"
+    assert form.password == "the new passphrase"
+    assert "passphrase" not in repr(form)
+    screen.reset()
+    assert not screen.previous_password.isVisible()
+    assert screen.previous_password.text() == ""
