@@ -27,7 +27,6 @@ class AccountBadge(QLabel):
         self.setObjectName("account")
         self.setContentsMargins(6, 0, 6, 0)
         self._sessions = sessions
-        self.keyring_text = ""
         self._colour: str | None = None
         sessions.changed.connect(self.refresh)
         self.refresh()
@@ -56,7 +55,13 @@ class AccountBadge(QLabel):
             detail = "The server session ended; use Console → Sign in to the server."
         self._colour = colour
         self.setText(f"{state} — {who}")
-        self.setToolTip("\n".join(text for text in (f"{state} — {who}", detail, self.keyring_text) if text))
+        record = session.vault.key_file.keyring
+        protection = (
+            f"The vault key is also kept in the OS keyring ({record.backend})."
+            if record is not None
+            else "No OS keyring keeps the vault key: your password alone protects the vault."
+        )
+        self.setToolTip("\n".join((f"{state} — {who}", detail, protection)))
         self.update()
 
     def minimumSizeHint(self) -> QSize:

@@ -93,9 +93,6 @@ class SignInFlow(QObject):
 
     def _signed_in(self, signed: SignedIn) -> None:
         self._sessions.start(signed.session)
-        self._window.account.keyring_text = next(
-            (notice for notice in signed.notices if "keyring" in notice.lower()), ""
-        )
         self._window.show_notice("\n".join(signed.notices) or None)
         self._enter()
 
@@ -217,7 +214,6 @@ class SignInFlow(QObject):
         if self._reauth is not None:
             self._reauth.reject()
         self._window.show_notice(None)
-        self._window.account.keyring_text = ""
         self.wizard.clear()  # recovery codes not yet confirmed must not stay behind
         self._window.show_gate()
         self._show_sign_in()

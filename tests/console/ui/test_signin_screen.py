@@ -115,6 +115,7 @@ def test_signing_in_opens_the_roles_workspaces_and_signing_out_returns(
             assert "Teller" in badge
             assert "JHB01" in badge
             assert "Online session" in badge
+            assert "your password alone protects the vault" in window.account.toolTip()
             assert "no usable OS keyring" in window.notice.text()
             qtbot.mouseClick(window.dismiss_notice, Qt.MouseButton.LeftButton)
             assert not window.notice_bar.isVisible()
