@@ -36,6 +36,7 @@ logger = logging.getLogger("kluis.console.signin")
 DEVICE_NAME_LIMIT = 100
 DEVICE_REVOKED = "device_revoked"
 ACCOUNT_DISABLED = "account_disabled"
+INVALID_DEVICE_PROOF = "invalid_device_proof"
 
 
 class SignInFailed(ConsoleError):
@@ -241,6 +242,14 @@ class SignInService:
             await self._operations.in_thread(unlocked.vault.wipe)
             raise SessionEnded("revoked_device") from None
         await self._operations.in_thread(unlocked.vault.close)
+        if error.code == INVALID_DEVICE_PROOF:
+            # The password and code were right (the server checks them first): the server does
+            # not know this vault's device for this user, so a retry cannot help.
+            raise SignInFailed(
+                "The server does not recognise this computer as one of your devices (its records may "
+                "have been restored from an older copy, or this profile was copied from another "
+                "computer). Your work here was kept; ask an administrator."
+            ) from None
 
     async def _create_vault(
         self, username: str, password: str, answer: SessionAnswer, device: DeviceKey, device_name: str

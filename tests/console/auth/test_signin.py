@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from console.auth.offline import OfflineUnlockRefused
 from console.auth.session import SessionEnded
@@ -17,7 +18,7 @@ from console.auth.signin import PasswordDoesNotOpenVault, SignInFailed, SignInFo
 from console.net.errors import ServerHTTPError
 from console.vault import records
 from console.vault.errors import UnlockThrottled, WrongPassword
-from console.vault.schema import audit_outbox
+from console.vault.schema import audit_outbox, device_key
 from shared.audit.event import parse_event, verify_event_signature
 from testkit.console import MemoryKeyring, device_count, installed_keyring, revoke_device, set_active
 
@@ -315,3 +316,18 @@ def test_with_a_keyring_a_password_changed_elsewhere_just_works(run, harness, st
 
     with installed_keyring(MemoryKeyring()):
         run(scenario())
+
+
+def test_a_device_the_server_does_not_know_is_explained_and_the_vault_kept(run, harness, staff):
+    async def scenario():
+        await sign_in_and_out(harness, staff)
+        unlocked = await harness.operations.in_thread(lambda: harness.vaults.unlock("thandi", staff.password))
+        with unlocked.vault.engine.begin() as connection:
+            connection.execute(update(device_key).values(device_id=uuid.uuid4()))
+        await harness.operations.in_thread(unlocked.vault.close)
+        with pytest.raises(SignInFailed) as refused:
+            await harness.service.sign_in(form(staff))
+        assert "does not recognise this computer" in str(refused.value)
+        assert harness.vaults.exists("thandi")
+
+    run(scenario())
