@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
 from console.auth.api import IdentityAPI
 from console.auth.device import DeviceKey
@@ -28,8 +29,16 @@ from console.operations import Operations
 from console.sync.engine import Backoff, SyncEngine
 from console.sync.errors import SyncHeld
 from console.sync.store import Applied, Counts, LocalStore
+from server.auth.keystore import load_sealing_key
 from server.config import Settings
+from server.customers.keys import CustomerKeyStore, customer_keys, key_database_url
+from server.customers.service import CUSTOMER_MASTER_KEY
+from server.customers.tables import customers
+from server.customers.vault import CustomerVault
 from server.db.engine import Database
+from server.sync.scope import branch_bucket
+from shared.canonical import dumps_canonical
+from shared.sa_id import luhn_check_digit
 from testkit.auth import Staff, provision
 from testkit.console import FAST_KDF, Monotonic, RecordingClient
 from testkit.servers import RunningServer
@@ -270,8 +279,6 @@ def server_customer_versions(settings: Settings) -> dict[uuid.UUID, int]:
 
 
 async def _server_customer_versions(settings: Settings) -> dict[uuid.UUID, int]:
-    from server.customers.tables import customers
-
     database = Database(settings.effective_database_url())
     try:
         async with database.transaction() as connection:
@@ -279,3 +286,94 @@ async def _server_customer_versions(settings: Settings) -> dict[uuid.UUID, int]:
         return {uuid.UUID(str(row.id)): int(row.version) for row in rows}
     finally:
         await database.dispose()
+
+
+SEED_BATCH = 5000
+
+
+def _id_number(serial: int) -> tuple[str, str]:
+    born = dt.date(1940, 1, 1) + dt.timedelta(days=serial // 5000)
+    payload = f"{born:%y%m%d}{serial % 5000:04d}08"
+    return payload + str(luhn_check_digit(payload)), born.isoformat()
+
+
+def _fields(serial: int, rng: random.Random) -> dict[str, Any]:
+    number, born = _id_number(serial)
+    first = rng.choice(["Thandi", "Sipho", "Lerato", "Johan", "Priya", "Ayanda", "Naledi", "Pieter"])
+    surname = rng.choice(["Nkosi", "Dlamini", "van der Merwe", "Naidoo", "Mokoena", "Botha", "Zulu"])
+    return {
+        "first_names": first,
+        "surname": f"{surname}{serial}",
+        "id_number": number,
+        "passport_number": None,
+        "passport_country": None,
+        "date_of_birth": born,
+        "email": f"c{serial}@example.co.za",
+        "phone": f"+2782{serial % 10_000_000:07d}",
+        "address": {
+            "line1": f"{serial % 300} Main Road",
+            "line2": None,
+            "suburb": None,
+            "city": "Johannesburg",
+            "province": "GP",
+            "postal_code": "2001",
+        },
+    }
+
+
+async def feed_position(connection: Any) -> int:
+    """A new position in the change feed for one write transaction (as server/sync/positions.py)."""
+    if connection.dialect.name == "postgresql":
+        return int((await connection.execute(text("SELECT pg_current_xact_id()::text::bigint"))).scalar_one())
+    bump = text("UPDATE sync_counter SET value = value + 1 WHERE id = 1 RETURNING value")
+    return int((await connection.execute(bump)).scalar_one())
+
+
+async def seed_customers(
+    settings: Settings, branch_id: uuid.UUID, actor: uuid.UUID, count: int
+) -> list[uuid.UUID]:
+    """``count`` real sealed customers, written in bulk the way CustomerStore writes one."""
+    vault = CustomerVault(
+        load_sealing_key(CUSTOMER_MASTER_KEY, keys_dir=settings.data_dir / "keys", key_file=None).key
+    )
+    keys = CustomerKeyStore(key_database_url(settings))
+    await keys.prepare()
+    database = Database(settings.effective_database_url())
+    rng = random.Random(7)
+    ids: list[uuid.UUID] = []
+    now = dt.datetime.now(dt.UTC)
+    try:
+        for start in range(0, count, SEED_BATCH):
+            rows, key_rows = [], []
+            for serial in range(start, min(count, start + SEED_BATCH)):
+                customer_id = uuid.uuid4()
+                fields = _fields(serial, rng)
+                key, wrapped = vault.new_key(customer_id)
+                rows.append(
+                    {
+                        "id": customer_id,
+                        "branch_id": branch_id,
+                        "bucket": branch_bucket(branch_id),
+                        "version": 1,
+                        "status": "active",
+                        "personal": vault.seal(customer_id, key, dumps_canonical(fields)),
+                        "id_number_hash": vault.search_hash("id_number", fields["id_number"]),
+                        "passport_hash": None,
+                        "phone_hash": vault.search_hash("phone", fields["phone"]),
+                        "created_at": now,
+                        "updated_at": now,
+                        "created_by": actor,
+                        "updated_by": actor,
+                    }
+                )
+                key_rows.append({"customer_id": customer_id, "wrapped_key": wrapped, "created_at": now})
+                ids.append(customer_id)
+            async with keys.database.transaction(write=True) as connection:
+                await connection.execute(insert(customer_keys), key_rows)
+            async with database.transaction(write=True) as connection:
+                position = await feed_position(connection)
+                await connection.execute(insert(customers), [{**row, "position": position} for row in rows])
+    finally:
+        await keys.close()
+        await database.dispose()
+    return ids
