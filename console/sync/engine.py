@@ -35,7 +35,7 @@ from console.sync.errors import (
     SyncUnavailable,
     UpdateRequired,
 )
-from console.sync.store import Applied, Counts, EventResult, LocalStore, StagedRow
+from console.sync.store import Applied, Counts, EventResult, LocalStore, StagedRow, StoreBusy, StoreFailed
 from shared.sync.client import PullOutcome, SyncClient, SyncProtocolError
 from shared.sync.protocol import (
     PROTOCOL_VERSION,
@@ -227,7 +227,7 @@ class SyncEngine:
             await self._push()
             applied = await self._pull()
             await self._upload_events()
-        except ServerError as error:
+        except (ServerError, StoreBusy, StoreFailed) as error:
             raise SyncUnavailable(str(error)) from None
         except SyncProtocolError:
             logger.warning("server sync answer contradicts this console's state")

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from console.customers.access import OPEN, REVEAL
 from console.customers.permissions import REVEAL as REVEAL_PERMISSION
 from console.customers.permissions import UPDATE, may
+from console.errors import ConsoleError
 from console.sync.controller import SyncController
 from console.ui.customers_dialogs import REVEALABLE, RevealDialog
 from console.ui.dialogs import dialog_result
@@ -204,5 +205,7 @@ class CustomerDetail(QWidget):
             self.reveal_buttons[field].setEnabled(False)
 
     def _failed(self, error: Exception) -> None:
+        if not isinstance(error, ConsoleError):
+            raise error  # a bug: the crash handler logs its type and stack, never its message
         self.error.setText(f"The customer could not be shown: {error}")
         self.error.show()

@@ -122,6 +122,7 @@ class CustomerDialog(QDialog):
         self._today = today
         self.setObjectName("customer_dialog")
         self.setWindowTitle("Change customer" if current else "New customer")
+        self.setMinimumWidth(520)
         self.edits: dict[str, QLineEdit] = {}
         form = QFormLayout()
         hints = masked_values or {}
@@ -143,9 +144,9 @@ class CustomerDialog(QDialog):
             edit = QLineEdit()
             edit.setObjectName(f"field_{name}")
             if current and hints.get(name):
-                edit.setPlaceholderText(f"{hints[name]} (leave empty to keep)")
+                edit.setPlaceholderText(f"{hints[name]}: leave empty to keep")
             elif current and name not in ("first_names", "surname"):
-                edit.setPlaceholderText("(leave empty to keep)")
+                edit.setPlaceholderText("leave empty to keep")
             self.edits[name] = edit
             form.addRow(FIELD_LABELS[name], edit)
         self.edits["date_of_birth"].setPlaceholderText(

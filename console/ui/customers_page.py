@@ -33,6 +33,7 @@ from console.customers.access import SEARCH
 from console.customers.permissions import CREATE, may
 from console.customers.purposes import DEFAULT_PURPOSE, PURPOSES
 from console.customers.queries import CustomerQuery, interpret
+from console.errors import ConsoleError
 from console.sync.controller import SyncController
 from console.ui.customers_detail import CustomerDetail
 from console.ui.customers_dialogs import CustomerDialog
@@ -128,6 +129,7 @@ class CustomersPage(QWidget):
         self.new_button.clicked.connect(self.new_customer)
         self.detail.edit_button.clicked.connect(self.change_customer)
         self.model.total_changed.connect(self._show_total)
+        self.model.modelReset.connect(self._reselect)
         context.operations.changed.connect(self._on_changed)
         context.sessions.changed.connect(self._session_changed)
         self._session_changed(force=True)
@@ -165,6 +167,13 @@ class CustomersPage(QWidget):
     def _show_attention(self) -> None:
         count = self.sync.attention
         self.tabs.setTabText(1, f"Needs attention ({count})" if count else "Needs attention")
+
+    def _reselect(self) -> None:
+        """Rows were read again: keep the opened customer selected if it is still listed."""
+        customer_id = self.detail.customer_id
+        row = self.model.row_of(customer_id) if customer_id is not None else None
+        if row is not None:
+            self.table.selectRow(row)
 
     def _show_total(self, total: int | None) -> None:
         if total is None:
@@ -263,6 +272,8 @@ class CustomersPage(QWidget):
         if isinstance(error, Rejection):
             dialog.show_error(error.message)
             return
+        if not isinstance(error, ConsoleError):
+            raise error  # a bug: the crash handler logs its type and stack, never its message
         dialog.show_error(f"The change was not stored: {error}")
 
 

@@ -330,9 +330,10 @@ async def feed_position(connection: Any) -> int:
 
 
 async def seed_customers(
-    settings: Settings, branch_id: uuid.UUID, actor: uuid.UUID, count: int
+    settings: Settings, branch_id: uuid.UUID, actor: uuid.UUID, count: int, *, first_serial: int = 0
 ) -> list[uuid.UUID]:
-    """``count`` real sealed customers, written in bulk the way CustomerStore writes one."""
+    """``count`` real sealed customers, written in bulk the way CustomerStore writes one.
+    Serials make ID numbers unique: seed further batches from a later ``first_serial``."""
     vault = CustomerVault(
         load_sealing_key(CUSTOMER_MASTER_KEY, keys_dir=settings.data_dir / "keys", key_file=None).key
     )
@@ -343,9 +344,10 @@ async def seed_customers(
     ids: list[uuid.UUID] = []
     now = dt.datetime.now(dt.UTC)
     try:
-        for start in range(0, count, SEED_BATCH):
+        end = first_serial + count
+        for start in range(first_serial, end, SEED_BATCH):
             rows, key_rows = [], []
-            for serial in range(start, min(count, start + SEED_BATCH)):
+            for serial in range(start, min(end, start + SEED_BATCH)):
                 customer_id = uuid.uuid4()
                 fields = _fields(serial, rng)
                 key, wrapped = vault.new_key(customer_id)
