@@ -52,6 +52,7 @@ PUSH_PATH = "/api/v1/sync/push"
 PULL_PATH = "/api/v1/sync/pull"
 POKE_PATH = "/api/v1/sync/poke"
 AUDIT_EVENTS_PATH = "/api/v1/audit/events"
+CLIENT_NOT_YOURS = "client_not_yours"
 AUDIT_BATCH = 1000
 REQUEST_TIMEOUT = 60.0
 POKE_SECONDS = 25.0
@@ -221,6 +222,18 @@ class SyncEngine:
 
     async def sync_once(self) -> Applied:
         """One full exchange: push, pull (all pages, applied together), upload access records."""
+        try:
+            return await self._exchange()
+        except SyncRefused as refused:
+            if refused.code != CLIENT_NOT_YOURS:
+                raise
+        # This vault's sync client was registered by the device this computer was before it
+        # was enrolled again: continue as a new client.
+        resent = await self._blocking(self.store.rebind)
+        logger.warning("sync client of an earlier device; continuing anew", extra=fields(count=resent))
+        return await self._exchange()
+
+    async def _exchange(self) -> Applied:
         freeze_long_lived_objects()
         self._listener.syncing(True)
         try:

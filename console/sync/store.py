@@ -354,6 +354,66 @@ class LocalStore:
                 },
             )
 
+    def rebind(self) -> int:
+        """The server says this sync client belongs to another device: this vault was kept
+        when its user enrolled the computer again.  Start a new client: the changes the old
+        one never had processed are renumbered from 1 and sent again; the ones it had
+        processed (their effect comes with the next pull) whose result is unknown go to
+        needs attention rather than vanish.  Returns how many changes will be sent again."""
+        now = _iso(self._clock())
+        with self.writing() as connection:
+            row = self._state_row(connection)
+            last = {"last": row.last_mutation_id}
+            processed = connection.execute(
+                text(
+                    "SELECT mutation_id, name, args, client_time FROM sync_outbox WHERE mutation_id <= :last"
+                ),
+                last,
+            ).all()
+            for mutation_id, name, args, client_time in processed:
+                record_id = json.loads(args).get("id")
+                connection.execute(
+                    text(
+                        """
+                        INSERT INTO sync_attention (kind, ref, name, record_type, record_id, args, code,
+                            message, occurred_at, reported_at)
+                        VALUES ('mutation', :ref, :name, :type, :record, :args, 'result_unknown', :message,
+                            :at, :now)
+                        ON CONFLICT (kind, ref) DO NOTHING
+                        """
+                    ),
+                    {
+                        "ref": f"{row.client_id}:{mutation_id}",
+                        "name": name,
+                        "type": record_type_of(name),
+                        "record": str(record_id) if record_id is not None else None,
+                        "args": args,
+                        "message": "This change reached the server before this computer was enrolled again; "
+                        "its outcome was not reported. Check that the record shows it.",
+                        "at": client_time,
+                        "now": now,
+                    },
+                )
+            connection.execute(text("DELETE FROM sync_outbox WHERE mutation_id <= :last"), last)
+            unsent = connection.execute(text("SELECT mutation_id FROM sync_outbox ORDER BY 1")).all()
+            # In ascending order the k-th id becomes k, never more than it was and never one
+            # still held by a row not yet renumbered.
+            for new_id, (old_id,) in enumerate(unsent, start=1):
+                connection.execute(
+                    text("UPDATE sync_outbox SET mutation_id = :new WHERE mutation_id = :old"),
+                    {"new": new_id, "old": old_id},
+                )
+            connection.execute(text("DELETE FROM sync_staging"))
+            connection.execute(
+                text(
+                    "UPDATE sync_state SET client_id = :client, last_mutation_id = 0, "
+                    "confirmed_mutation_id = 0, results_after = 0, next_mutation_id = :next, staging = NULL"
+                ),
+                {"client": str(uuid.uuid4()), "next": len(unsent) + 1},
+            )
+            rebase(connection, self.deriver)
+        return len(unsent)
+
     # --- pull --------------------------------------------------------------------------
 
     def staged_rows(self, changes: Sequence[Change]) -> list[StagedRow]:

@@ -185,3 +185,47 @@ def test_access_records_are_uploaded_and_removed_only_once_acknowledged(run, con
     in_log = servers.server.run(logged())
     assert set(kept) <= in_log
     assert refused not in in_log
+
+
+def test_a_vault_kept_through_re_enrollment_continues_as_a_new_sync_client(run, consoles, servers):
+    from server.sync.tables import sync_clients
+
+    async def before():
+        teller = await consoles.sign_in(await consoles.staff("themba", "teller"))
+        other = await consoles.sign_in(await consoles.staff("lwazi", "teller"))
+        await teller.sync()
+        sent = await teller.create_customer(surname="Sent")
+        teller.flaky.lose(PULL_PATH)  # processed by the server, never confirmed to this console
+        with pytest.raises(SyncUnavailable):
+            await teller.sync()
+        unsent = await teller.create_customer(surname="Unsent")
+        old_client = await teller.blocking(teller.store.client_id)
+        return teller, other, sent, unsent, old_client
+
+    teller, other, sent, unsent, old_client = run(before())
+
+    async def another_device() -> None:
+        # What the server holds once this computer's device was enrolled anew: the client
+        # stays bound to the device it was registered by, not the one signing in now.
+        async with servers.server.server.database.transaction(write=True) as connection:
+            await connection.execute(
+                update(sync_clients)
+                .where(sync_clients.c.client_id == old_client)
+                .values(device_id=other.session.identity.device_id, user_id=other.staff.user_id)
+            )
+
+    servers.server.run(another_device())
+
+    async def after():
+        await teller.sync()
+        assert await teller.blocking(teller.store.client_id) != old_client
+        shown = await teller.customers()
+        assert set(shown) == {sent, unsent}
+        assert shown == await teller.server_customers()
+        counts = await teller.counts()
+        assert (counts.mutations, counts.attention) == (0, 1)
+        items = await teller.blocking(teller.store.attention)
+        assert [(item.code, item.record_id) for item in items] == [("result_unknown", str(sent))]
+
+    run(after())
+    assert server_customer_versions(consoles.server.settings) == {sent: 1, unsent: 1}
