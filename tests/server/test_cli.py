@@ -34,10 +34,15 @@ def run(args, env=None, **options):
     )
 
 
-def environment(database_url: str | None = None, **extra: str) -> dict[str, str]:
+def environment(database_url: str | None = None, key_dir: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a server process.  On PostgreSQL customers' data keys must live in a
+    database of their own: ``key_dir`` holds it."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("KLUIS_")}
     if database_url:
         env["KLUIS_DATABASE_URL"] = database_url
+        if not database_url.startswith("sqlite"):
+            assert key_dir is not None, "a PostgreSQL server needs a customer key database"
+            env["KLUIS_CUSTOMER_KEY_DATABASE_URL"] = f"sqlite:///{key_dir / 'customer-keys.db'}"
     env.update(extra)
     return env
 
@@ -67,7 +72,8 @@ class ServerProcess:
         while not any("listening on" in line for line in self.stdout_lines):
             line = self.process.stdout.readline()
             if not line:
-                raise AssertionError(f"server did not start: {self.process.stderr.read()}")
+                _, errors = self.process.communicate(timeout=60)
+                raise AssertionError(f"server did not start: {errors}")
             self.stdout_lines.append(line)
             assert time.monotonic() < deadline
         # The banner ends with the CA fingerprint line.
@@ -83,7 +89,7 @@ class ServerProcess:
 
 @pytest.fixture
 def migrated(tmp_path, database_url):
-    return tmp_path / "data", environment(database_url)
+    return tmp_path / "data", environment(database_url, tmp_path)
 
 
 def test_help_documents_every_setting():
@@ -108,7 +114,7 @@ def test_invalid_setting_is_a_clear_error(tmp_path):
 def test_serve_refuses_a_database_not_at_head_and_says_how_to_migrate(tmp_path, empty_database_url):
     result = run(
         ["serve", "--data-dir", str(tmp_path), "--listen", "127.0.0.1:0"],
-        env=environment(empty_database_url),
+        env=environment(empty_database_url, tmp_path),
     )
     assert result.returncode == 3
     assert "kluis-server migrate" in result.stderr
@@ -117,7 +123,7 @@ def test_serve_refuses_a_database_not_at_head_and_says_how_to_migrate(tmp_path, 
 
 def test_migrate_then_serve_then_sigterm(tmp_path, empty_database_url):
     data_dir = tmp_path / "data"
-    env = environment(empty_database_url, KLUIS_DRAIN_DELAY="1.0")
+    env = environment(empty_database_url, tmp_path, KLUIS_DRAIN_DELAY="1.0")
     migrated = run(["migrate", "--data-dir", str(data_dir)], env=env)
     assert migrated.returncode == 0, migrated.stderr
     assert "is at head" in migrated.stdout
