@@ -22,7 +22,7 @@ What is checked:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -46,6 +46,7 @@ _ENTRY_MEMBERS: Final = frozenset(
     {"index", "entry", "leaf_hash", "event", "salt", "signature", "erased", "inclusion"}
 )
 _ERASURE_REASONS: Final = frozenset({"retention", "erasure"})
+_PROGRESS_STEP: Final = 4096
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class Report:
 @dataclass
 class _Leaf:
     index: int
-    computed: bytes | None
+    computed: bytes
     listed: bytes | None
 
 
@@ -107,6 +108,14 @@ class BundleVerifier:
     events: int = 0
     signatures_checked: int = 0
     _verifier: Verifier | None = None
+    _position: int = 0
+    _last: int = -1
+    _seen: dict[str, int] = field(default_factory=dict)
+    _complete: bool = True
+    _listed_complete: bool = True
+    _mismatched: list[int] = field(default_factory=list)
+    _computed: CompactRange | None = None
+    _listed: CompactRange | None = None
 
     def _find(self, index: int | None, code: str, message: str) -> None:
         self.findings.append(Finding(index, code, message))
@@ -277,50 +286,77 @@ class BundleVerifier:
             public_key = server_key
         jobs.append(SignatureJob(index, event.signer, public_key, data, signature))
 
-    def _check_entries(
-        self, progress: Callable[[int, int], None] | None
-    ) -> tuple[list[_Leaf], list[SignatureJob]]:
-        bundle = self.bundle
-        scope = bundle.scope
-        leaves: list[_Leaf] = []
+    # --- streaming ----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Open the checkpoint and check the earlier one; then :meth:`feed` the entries."""
+        self._open_checkpoint()
+        self._check_previous()
+        scope = self.bundle.scope
+        if scope.kind == "range" and len(self.bundle.prefix) == scope.start.bit_count():
+            self._computed = CompactRange.from_state(scope.start, self.bundle.prefix)
+            self._listed = CompactRange.from_state(scope.start, self.bundle.prefix)
+
+    def feed(self, entries: Iterable[Mapping[str, Any]]) -> list[SignatureJob]:
+        """Check the next entries in bundle order (any number at a time, so that a log too
+        big for memory can be checked piece by piece); returns their signatures to check."""
+        scope = self.bundle.scope
         jobs: list[SignatureJob] = []
-        seen: dict[str, int] = {}
-        total = len(bundle.entries)
-        last = -1
-        for position, raw in enumerate(bundle.entries):
+        for raw in entries:
+            position = self._position
+            self._position += 1
             expected = scope.start + position if scope.kind == "range" else None
             leaf = self._entry(position, raw, expected, jobs)
-            if leaf is not None:
-                leaves.append(leaf)
-                if scope.kind != "range" and leaf.index <= last:
+            if leaf is None:
+                self._complete = self._listed_complete = False
+                continue
+            if scope.kind == "range":
+                self._grow(leaf)
+            else:
+                if leaf.index <= self._last:
                     self._find(leaf.index, "out_of_order", "trail entries must be in increasing index order")
-                last = max(last, leaf.index)
-                event = raw.get("event")
-                event_id = event.get("event_id") if isinstance(event, dict) else None
-                if isinstance(event_id, str):
-                    if event_id in seen:
-                        self._find(
-                            leaf.index, "duplicate_event", f"the same event is also entry {seen[event_id]}"
-                        )
-                    seen.setdefault(event_id, leaf.index)
-            if progress is not None and (position % 4096 == 0 or position + 1 == total):
-                progress(position + 1, total)
-        if scope.kind == "range" and len(bundle.entries) != scope.end - scope.start:
+                if self.checkpoint is not None:
+                    self._check_inclusion(leaf, raw)
+            self._last = max(self._last, leaf.index)
+            event = raw.get("event")
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            if isinstance(event_id, str):
+                if event_id in self._seen:
+                    self._find(
+                        leaf.index, "duplicate_event", f"the same event is also entry {self._seen[event_id]}"
+                    )
+                self._seen.setdefault(event_id, leaf.index)
+        return jobs
+
+    def finish(self) -> None:
+        """After the last entry: the count of a range and its root against the checkpoint."""
+        scope = self.bundle.scope
+        if scope.kind == "range" and self._position != scope.end - scope.start:
             self._find(
                 None,
                 "wrong_count",
                 f"the range {scope.start}..{scope.end - 1} needs {scope.end - scope.start} entries, "
-                f"the bundle has {len(bundle.entries)}",
+                f"the bundle has {self._position}",
             )
-        return leaves, jobs
+        if self.checkpoint is not None and scope.kind == "range":
+            self._check_range()
+
+    def _grow(self, leaf: _Leaf) -> None:
+        if self._computed is None or self._listed is None:
+            return
+        if leaf.listed is None:
+            self._listed_complete = False
+        elif self._listed_complete:
+            self._listed.extend((leaf.listed,))
+            if leaf.computed != leaf.listed:
+                self._mismatched.append(leaf.index)
+        self._computed.extend((leaf.computed,))
 
     # --- tree ---------------------------------------------------------------------------
 
-    def _range_root_holds(self, hashes: Sequence[bytes]) -> bool:
+    def _range_root_holds(self, compact: CompactRange) -> bool:
         checkpoint, scope = self.checkpoint, self.bundle.scope
         assert checkpoint is not None
-        compact = CompactRange.from_state(scope.start, self.bundle.prefix)
-        compact.extend(hashes)
         if scope.end == checkpoint.size:
             return compact.root() == checkpoint.root_hash
         try:
@@ -331,7 +367,7 @@ class BundleVerifier:
             return False
         return True
 
-    def _check_range(self, leaves: list[_Leaf]) -> None:
+    def _check_range(self) -> None:
         checkpoint, scope = self.checkpoint, self.bundle.scope
         assert checkpoint is not None
         if scope.end > checkpoint.size:
@@ -345,26 +381,17 @@ class BundleVerifier:
                 "pruned",
                 f"entries below {self.bundle.pruned_below} were pruned and cannot be in a range",
             )
-        if len(self.bundle.prefix) != scope.start.bit_count():
+        if self._computed is None or self._listed is None:
             self._find(None, "bad_prefix", f"the prefix must hold {scope.start.bit_count()} subtree hashes")
             return
-        complete = len(leaves) == scope.end - scope.start and all(leaf.computed for leaf in leaves)
-        if complete and self._range_root_holds([leaf.computed for leaf in leaves if leaf.computed]):
+        counted = self._position == scope.end - scope.start
+        complete = counted and self._complete
+        if complete and self._range_root_holds(self._computed):
             return
-        listed = [leaf.listed for leaf in leaves]
-        if (
-            len(listed) == scope.end - scope.start
-            and all(listed)
-            and self._range_root_holds([h for h in listed if h])
-        ):
-            named = False
-            for leaf in leaves:
-                if leaf.computed is not None and leaf.computed != leaf.listed:
-                    self._find(
-                        leaf.index, "not_in_log", "the entry's bytes are not the ones the signed log holds"
-                    )
-                    named = True
-            if named or not complete:
+        if counted and self._listed_complete and self._range_root_holds(self._listed):
+            for index in self._mismatched:
+                self._find(index, "not_in_log", "the entry's bytes are not the ones the signed log holds")
+            if self._mismatched or not complete:
                 return
         self._find(
             None,
@@ -373,34 +400,33 @@ class BundleVerifier:
             f"the checkpoint of size {checkpoint.size}",
         )
 
-    def _check_inclusion(self, leaves: list[_Leaf]) -> None:
+    def _check_inclusion(self, leaf: _Leaf, raw: Mapping[str, Any]) -> None:
         checkpoint = self.checkpoint
         assert checkpoint is not None
-        by_index = {leaf.index: leaf for leaf in leaves}
-        for raw in self.bundle.entries:
-            leaf = by_index.get(raw.get("index"))  # type: ignore[arg-type]
-            if leaf is None or leaf.computed is None:
-                continue
-            try:
-                proof = [b64url_decode(item, "inclusion", 32) for item in raw["inclusion"] or []]
-                verify_inclusion(leaf.computed, leaf.index, checkpoint.size, proof, checkpoint.root_hash)
-            except (FormatError, ProofError, TypeError) as exc:
-                self._find(
-                    leaf.index, "not_included", f"the inclusion proof does not lead to the checkpoint: {exc}"
-                )
+        try:
+            proof = [b64url_decode(item, "inclusion", 32) for item in raw["inclusion"] or []]
+            verify_inclusion(leaf.computed, leaf.index, checkpoint.size, proof, checkpoint.root_hash)
+        except (FormatError, ProofError, TypeError) as exc:
+            self._find(
+                leaf.index, "not_included", f"the inclusion proof does not lead to the checkpoint: {exc}"
+            )
 
     # --- the whole check ----------------------------------------------------------------
 
     def check(self, progress: Callable[[int, int], None] | None = None) -> list[SignatureJob]:
-        """Everything but signatures; returns the signatures to check."""
-        self._open_checkpoint()
-        self._check_previous()
-        leaves, jobs = self._check_entries(progress)
-        if self.checkpoint is not None:
-            if self.bundle.scope.kind == "range":
-                self._check_range(leaves)
-            else:
-                self._check_inclusion(leaves)
+        """Everything but signatures, over the bundle's own entries; returns the signatures
+        to check."""
+        self.begin()
+        entries = self.bundle.entries
+        total = len(entries)
+        jobs: list[SignatureJob] = []
+        for start in range(0, total, _PROGRESS_STEP):
+            jobs.extend(self.feed(entries[start : start + _PROGRESS_STEP]))
+            if progress is not None:
+                progress(min(start + _PROGRESS_STEP, total), total)
+        if progress is not None and not total:
+            progress(0, 0)
+        self.finish()
         return jobs
 
     def record_signatures(self, jobs: Sequence[SignatureJob], results: Sequence[bool]) -> None:
