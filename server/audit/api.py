@@ -18,6 +18,9 @@ from server.audit.api_models import (
     EntriesOut,
     EntriesQuery,
     EntryOut,
+    ErasureOut,
+    ErasuresOut,
+    ErasuresQuery,
     EventResult,
     ExportIn,
     InclusionOut,
@@ -53,6 +56,7 @@ from shared.tiles import (
 PREFIX = "/api/v1/audit"
 TAGS = ["audit"]
 MAX_PAGE = 1000
+MAX_ERASURES_PAGE = 10_000
 # Tile paths hold up to 7 index groups (2**64) plus the partial-width segment.
 _MAX_TILE_SEGMENTS = 8
 _IMMUTABLE = [("cache-control", "public, max-age=31536000, immutable")]
@@ -227,9 +231,33 @@ def audit_routes(router: Router, audit: AuditLog) -> None:
             entries=entries,
         )
 
-    async def _tree_size() -> int:
+    @router.get(
+        f"{PREFIX}/erasures",
+        access=Requires(Permission.AUDIT_READ),
+        summary="Erased entries by index, so that copies of the log erase them too.",
+        query=ErasuresQuery,
+        tags=TAGS,
+        errors=[422],
+    )
+    async def audit_erasures(request: Request) -> ErasuresOut:
+        query = request.query_as(ErasuresQuery)
         async with database.transaction() as connection:
-            return (await load_state(connection, lock=False)).size
+            state = await load_state(connection, lock=False)
+            rows = list(
+                await connection.execute(
+                    select(audit_entries.c.idx, audit_entries.c.erased_reason)
+                    .where(audit_entries.c.erased_at.is_not(None), audit_entries.c.idx >= query.start)
+                    .order_by(audit_entries.c.idx)
+                    .limit(MAX_ERASURES_PAGE + 1)
+                )
+            )
+        more = len(rows) > MAX_ERASURES_PAGE
+        rows = rows[:MAX_ERASURES_PAGE]
+        return ErasuresOut(
+            min_index=state.min_index,
+            next_start=rows[-1].idx + 1 if more else None,
+            erased=[ErasureOut(index=row.idx, reason=row.erased_reason) for row in rows],
+        )
 
     @router.get(
         f"{PREFIX}/proof/inclusion",

@@ -78,6 +78,23 @@ class EntriesOut(BaseModel):
     entries: list[EntryOut]
 
 
+class ErasuresQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: int = Field(0, ge=0, description="First index to look at.")
+
+
+class ErasureOut(BaseModel):
+    index: int
+    reason: Literal["retention", "erasure"]
+
+
+class ErasuresOut(BaseModel):
+    min_index: int = Field(description="Entries below this index were pruned past retention.")
+    next_start: int | None = Field(description="Where the next page starts, if there are more.")
+    erased: list[ErasureOut] = Field(description="Erased entries from start on, in index order.")
+
+
 class InclusionQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 
 from server.auth.columns import EventId, UTCDateTime
@@ -73,6 +74,12 @@ audit_entries = Table(
     Column("purpose", String(64), nullable=True),
     Column("outcome", String(16), nullable=True),
     Index("ix_audit_entries_object", "object_type", "object_id"),
+    Index(
+        "ix_audit_entries_erased",
+        "idx",
+        postgresql_where=text("erased_at IS NOT NULL"),
+        sqlite_where=text("erased_at IS NOT NULL"),
+    ),
 )
 
 audit_checkpoints = Table(

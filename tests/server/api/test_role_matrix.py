@@ -67,6 +67,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/audit/log"): PUBLIC,
     ("GET", "/api/v1/audit/devices"): P.AUDIT_VERIFY,
     ("GET", "/api/v1/audit/entries"): P.AUDIT_READ,
+    ("GET", "/api/v1/audit/erasures"): P.AUDIT_READ,
     ("GET", "/api/v1/audit/proof/inclusion"): P.AUDIT_VERIFY,
     ("GET", "/api/v1/audit/proof/consistency"): P.AUDIT_VERIFY,
     ("POST", "/api/v1/audit/export"): P.AUDIT_EXPORT,

@@ -4,6 +4,7 @@ verifier would: only with the log's public key."""
 from __future__ import annotations
 
 import base64
+import uuid
 
 import pytest
 
@@ -202,3 +203,24 @@ def test_the_log_names_its_keys(client, auditor, grown):
     assert all("name" not in device for device in devices)
     key = client.get("/api/v1/audit/verifier-key").text.strip()
     assert base64.b64decode(key.split("+", 2)[2])[0] == 1
+
+
+def test_erasures_are_listed_by_index_for_copies_of_the_log(client, running, auditor, grown):
+    checkpoint, _, _ = grown
+    assert client.get("/api/v1/audit/erasures", auditor).json() == {
+        "min_index": 0,
+        "next_start": None,
+        "erased": [],
+    }
+    entries = client.get("/api/v1/audit/entries", auditor).json()["entries"]
+    chosen = [entries[2], entries[5]]
+    for entry in chosen:
+        erased_at = running.run(running.server.state.audit.erase(uuid.UUID(entry["event"]["event_id"])))
+        assert erased_at == entry["index"]
+    listed = client.get("/api/v1/audit/erasures", auditor).json()
+    assert listed["erased"] == [{"index": e["index"], "reason": "erasure"} for e in chosen]
+    later = client.get("/api/v1/audit/erasures", auditor, params={"start": chosen[0]["index"] + 1}).json()
+    assert later["erased"] == [{"index": chosen[1]["index"], "reason": "erasure"}]
+    teller = client.sign_in(("teller",))
+    assert client.get("/api/v1/audit/erasures", teller).status_code == 403
+    assert client.get("/api/v1/audit/erasures", auditor, params={"start": -1}).status_code == 422
