@@ -464,6 +464,53 @@ class MerkleTree:
             raise ValueError(f"size {size} is larger than the tree ({self.size})")
 
 
+class PrunedTree:
+    """A tree whose leaves before *start* are gone (pruned past retention), known from the
+    hashes of the subtrees covering ``[0, start)`` (a compact range, largest first) and every
+    leaf hash from *start* on.  It is a :class:`NodeReader` for every node a proof about a
+    leaf at or after *start* needs: a node wholly before *start* that such a proof uses is
+    always one of those subtrees, and every other node is computed from the leaves."""
+
+    def __init__(self, start: int, prefix: Sequence[bytes], leaf_hashes: Iterable[bytes]) -> None:
+        ids = range_node_ids(0, start)
+        if len(prefix) != len(ids):
+            raise ValueError(
+                f"the leaves before {start} are covered by {len(ids)} subtrees, not {len(prefix)}"
+            )
+        _check_hashes(prefix, "prefix")
+        self._prefix: dict[NodeId, bytes] = dict(zip(ids, prefix, strict=True))
+        row = list(leaf_hashes)
+        _check_hashes(row, "leaf_hashes")
+        self.size = start + len(row)
+        self._levels: list[tuple[int, list[bytes]]] = []
+        first, level = start, 0
+        while row or level == 0:
+            self._levels.append((first, row))
+            if first & 1:
+                left = self._prefix.get((level, first - 1))
+                head = [node_hash(left, row[0])] if left is not None and row else []
+                rest = row[1:]
+                first = (first - 1) // 2 if head else (first + 1) // 2
+            else:
+                head, rest = [], row
+                first //= 2
+            row = head + _fold_pairs(rest[: len(rest) & ~1])
+            level += 1
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        result = []
+        for level, index in ids:
+            value = self._prefix.get((level, index))
+            if value is None and level < len(self._levels):
+                first, row = self._levels[level]
+                if first <= index < first + len(row):
+                    value = row[index - first]
+            if value is None:
+                raise KeyError(f"node ({level}, {index}) is not known in this pruned tree")
+            result.append(value)
+        return result
+
+
 # --- Verification ----------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from shared.merkle import (
     ProofError,
     ProofLengthError,
     ProofPlan,
+    PrunedTree,
     RootMismatchError,
     TreeSizeError,
     consistency_proof,
@@ -508,3 +509,28 @@ def test_root_from_leaf_hashes_validates_input() -> None:
     assert root_from_leaf_hashes([]) == EMPTY_ROOT
     with pytest.raises(ValueError, match=r"hashes\[1\]"):
         root_from_leaf_hashes([bytes(32), bytes(33)])
+
+
+@settings(max_examples=150, deadline=None)
+@given(size=st.integers(min_value=1, max_value=200), data=st.data())
+def test_a_pruned_tree_gives_every_proof_a_whole_tree_gives_for_the_leaves_it_kept(size, data):
+    leaves = [hashlib.sha256(b"leaf %d" % n).digest() for n in range(size)]
+    whole = MerkleTree(leaves)
+    start = data.draw(st.integers(min_value=0, max_value=size), label="start")
+    pruned = PrunedTree(start, whole.get_nodes(range_node_ids(0, start)), leaves[start:])
+    assert pruned.size == size
+    for index in range(start, size):
+        assert inclusion_proof(pruned, index, size) == whole.inclusion_proof(index, size)
+    older = data.draw(st.integers(min_value=start, max_value=size), label="older")
+    assert consistency_proof(pruned, older, size) == whole.consistency_proof(older, size)
+    assert tree_root(pruned, size) == whole.root()
+
+
+def test_a_pruned_tree_knows_nothing_before_its_start_but_its_prefix():
+    leaves = [hashlib.sha256(b"leaf %d" % n).digest() for n in range(12)]
+    whole = MerkleTree(leaves)
+    pruned = PrunedTree(5, whole.get_nodes(range_node_ids(0, 5)), leaves[5:])
+    with pytest.raises(KeyError):
+        pruned.get_nodes([(0, 1)])
+    with pytest.raises(ValueError, match="covered by 2 subtrees"):
+        PrunedTree(5, [leaves[0]], leaves[5:])
