@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,11 +24,9 @@ from server.audit.store import (
 )
 from server.audit.tables import audit_entries
 from server.auth.tables import devices
-from shared.audit.bundle import BUNDLE_FORMAT, BundleScope, DeviceKey
-from shared.audit.codec import b64url_encode, format_time
+from shared.audit.bundle import MAX_BUNDLE_ENTRIES, Bundle, BundleScope, DeviceKey, PreviousCheckpoint
+from shared.audit.codec import b64url_encode
 from shared.merkle import consistency_proof_plan, inclusion_proof_plan, range_node_ids
-
-MAX_BUNDLE_ENTRIES: Final = 100_000
 
 
 class ExportError(Exception):
@@ -93,7 +91,7 @@ async def _checkpoint(connection: AsyncConnection) -> StoredCheckpoint:
     return checkpoint
 
 
-async def _previous(connection: AsyncConnection, since: int | None, size: int) -> dict[str, Any] | None:
+async def _previous(connection: AsyncConnection, since: int | None, size: int) -> PreviousCheckpoint | None:
     if since is None:
         return None
     if since > size:
@@ -102,11 +100,7 @@ async def _previous(connection: AsyncConnection, since: int | None, size: int) -
         )
     older = await checkpoint_at(connection, since)
     proof = await build_proof(connection, consistency_proof_plan(since, size))
-    return {
-        "size": since,
-        "checkpoint": older.note.decode() if older is not None else None,
-        "proof": [b64url_encode(value) for value in proof],
-    }
+    return PreviousCheckpoint(since, older.note if older is not None else None, tuple(proof))
 
 
 def _bundle(
@@ -119,27 +113,23 @@ def _bundle(
     *,
     prefix: Sequence[bytes] = (),
     range_proof: Sequence[bytes] = (),
-    previous: dict[str, Any] | None,
+    previous: PreviousCheckpoint | None,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    return {
-        "format": BUNDLE_FORMAT,
-        "origin": identity.origin,
-        "log_key": identity.verifier_key,
-        "checkpoint": checkpoint.note.decode(),
-        "exported_at": format_time(now),
-        "scope": scope.to_value(),
-        "pruned_below": min_index,
-        "server_keys": [
-            {"key_id": kid, "public_key": b64url_encode(key)}
-            for kid, key in sorted(identity.server_keys.items())
-        ],
-        "device_keys": [key.to_value() for key in keys],
-        "prefix": [b64url_encode(value) for value in prefix],
-        "range_proof": [b64url_encode(value) for value in range_proof],
-        "previous": previous,
-        "entries": entries,
-    }
+    return Bundle(
+        origin=identity.origin,
+        log_key=identity.verifier_key,
+        checkpoint=checkpoint.note,
+        exported_at=now,
+        scope=scope,
+        pruned_below=min_index,
+        server_keys=identity.server_keys,
+        device_keys={key.device_id: key for key in keys},
+        prefix=tuple(prefix),
+        range_proof=tuple(range_proof),
+        previous=previous,
+        entries=entries,
+    ).to_value()
 
 
 async def export_range(

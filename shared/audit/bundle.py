@@ -41,6 +41,7 @@ from shared.audit.codec import FormatError, b64url_decode, b64url_encode, format
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "MAX_BUNDLE_ENTRIES",
     "Bundle",
     "BundleError",
     "BundleScope",
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 BUNDLE_FORMAT: Final = "kluis-audit-bundle/1"
+MAX_BUNDLE_ENTRIES: Final = 100_000
+"""The most entries one bundle holds, wherever it is made; longer ranges go in pieces."""
 _TOP: Final = frozenset(
     {
         "format",
@@ -121,6 +124,13 @@ class PreviousCheckpoint:
     checkpoint: bytes | None
     proof: tuple[bytes, ...]
 
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "checkpoint": self.checkpoint.decode() if self.checkpoint is not None else None,
+            "proof": [b64url_encode(value) for value in self.proof],
+        }
+
 
 @dataclass(frozen=True)
 class Bundle:
@@ -136,6 +146,27 @@ class Bundle:
     range_proof: tuple[bytes, ...]
     previous: PreviousCheckpoint | None
     entries: Sequence[Mapping[str, Any]]
+
+    def to_value(self) -> dict[str, Any]:
+        """The bundle as JSON holds it (what :func:`load_bundle` reads back)."""
+        return {
+            "format": BUNDLE_FORMAT,
+            "origin": self.origin,
+            "log_key": self.log_key,
+            "checkpoint": self.checkpoint.decode(),
+            "exported_at": format_time(self.exported_at),
+            "scope": self.scope.to_value(),
+            "pruned_below": self.pruned_below,
+            "server_keys": [
+                {"key_id": kid, "public_key": b64url_encode(key)}
+                for kid, key in sorted(self.server_keys.items())
+            ],
+            "device_keys": [key.to_value() for key in self.device_keys.values()],
+            "prefix": [b64url_encode(value) for value in self.prefix],
+            "range_proof": [b64url_encode(value) for value in self.range_proof],
+            "previous": self.previous.to_value() if self.previous is not None else None,
+            "entries": list(self.entries),
+        }
 
 
 def _int(value: object, where: str) -> int:
