@@ -26,7 +26,7 @@ def explain(error: Exception) -> str | None:
     if isinstance(error, AdminRefused):
         return f"The server refused this: {error}"
     if isinstance(error, SessionEnded):
-        return f"{error} {NEEDS_SERVER}"
+        return str(error)
     if isinstance(error, ServerUnreachable | NoServerAvailable):
         return f"{error} {UNREACHABLE_AFTER}"
     if isinstance(error, ServerError):
@@ -77,8 +77,34 @@ def who(user_id: uuid.UUID | None, usernames: Mapping[uuid.UUID, str]) -> str:
     return usernames.get(user_id, short_id(user_id))
 
 
+EVENT_TITLES = {
+    "sign_in": "Sign-in",
+    "lockout": "Lockout",
+    "enrollment": "Enrollment",
+    "mfa_enrolled": "MFA enrolled",
+    "mfa_reset": "MFA reset",
+    "recovery_code_used": "Recovery code used",
+    "recovery_codes_replaced": "Recovery codes replaced",
+    "password_changed": "Password changed",
+    "token_reuse": "Refresh token reused",
+    "refresh": "Session refreshed",
+    "sign_out": "Sign-out",
+    "device_enrolled": "Device enrolled",
+    "device_revoked": "Device revoked",
+    "device_proof_failed": "Device proof failed",
+    "user_created": "Account created",
+    "user_disabled": "Account disabled",
+    "user_enabled": "Account enabled",
+    "branch_created": "Branch created",
+}
+
+
 def event_kind(event: SecurityEvent) -> str:
-    return event.kind.replace("_", " ").capitalize()
+    return EVENT_TITLES.get(event.kind) or event.kind.replace("_", " ").capitalize()
+
+
+def event_reason(event: SecurityEvent) -> str:
+    return (event.reason or "").replace("_", " ")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QPushButton, QVBoxLayout, QWidget
 
 from console.admin.api import Branch, StaffUser
 from console.ui.admin_table import Column, RecordsModel, records_table
@@ -29,6 +29,9 @@ class BranchesTab(QWidget):
             self,
         )
         self.table = records_table(self.model, "branches_table")
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.new_button = QPushButton("New branch…")
         self.new_button.setObjectName("new_branch")
         buttons = QHBoxLayout()

@@ -23,22 +23,25 @@ class DevicesPanel(QWidget):
         self.setObjectName(name)
         self._usernames: Mapping[uuid.UUID, str] = {}
         self._online = False
-        columns = [Column("Device", lambda device: device.name, 180)]
+        columns = [Column("Device", lambda device: device.name, 150, tooltip=lambda device: str(device.id))]
         if with_user:
             columns.append(Column("Account", lambda device: who(device.user_id, self._usernames), 130))
         columns += [
             Column(
                 "State",
                 device_state,
-                80,
+                70,
                 tooltip=lambda device: "" if device.active else f"Revoked {utc_timestamp(device.revoked_at)}",
             ),
-            Column("Enrolled", lambda device: utc_timestamp(device.created_at), 170),
-            Column("Last seen", lambda device: utc_timestamp(device.last_seen_at), 170),
-            Column(
-                "Device ID", lambda device: short_id(device.id), 90, tooltip=lambda device: str(device.id)
-            ),
+            Column("Enrolled", lambda device: utc_timestamp(device.created_at), 165),
+            Column("Last seen", lambda device: utc_timestamp(device.last_seen_at), 165),
         ]
+        if with_user:
+            columns.append(
+                Column(
+                    "Device ID", lambda device: short_id(device.id), 90, tooltip=lambda device: str(device.id)
+                )
+            )
         self.model = RecordsModel(columns, self)
         self.table = records_table(self.model, f"{name}_table")
         self.revoke_button = QPushButton("Revoke device…")

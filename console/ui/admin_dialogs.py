@@ -50,7 +50,7 @@ class _Form(QDialog):
     def __init__(self, title: str, action: str, parent: QWidget | None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.setMinimumWidth(480)
+        self.setMinimumWidth(520)
         self.error = _error_label()
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -130,6 +130,7 @@ class NewUserDialog(_Form):
         form.addRow("Roles", role_grid)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addSpacing(8)
         layout.addWidget(note)
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from console.admin.api import EVENT_LIMIT, SecurityEvent
-from console.admin.describe import event_kind, short_id, who
+from console.admin.describe import event_kind, event_reason, short_id, who
 from console.ui.admin_table import Column, RecordsModel, records_table
 from console.ui.format import utc_timestamp
 
@@ -23,15 +23,15 @@ class EventsTab(QWidget):
         self.intro = QLabel(f"The {EVENT_LIMIT} most recent security events, newest first.")
         self.model = RecordsModel(
             (
-                Column("Time", lambda event: utc_timestamp(event.occurred_at), 170),
-                Column("Event", event_kind, 150),
-                Column("Outcome", lambda event: event.outcome, 80),
-                Column("Reason", lambda event: event.reason or "", 130),
-                Column("Account", lambda event: who(event.user_id, self._usernames), 120),
-                Column("By", lambda event: who(event.actor_id, self._usernames), 110),
-                Column("Device", self._device, 130, tooltip=lambda event: str(event.device_id or "")),
-                Column("Source", lambda event: event.source, 60),
-                Column("Address", lambda event: event.client_address or "", 110),
+                Column("Time", lambda event: utc_timestamp(event.occurred_at), 165),
+                Column("Event", event_kind, 160),
+                Column("Outcome", lambda event: event.outcome.capitalize(), 70),
+                Column("Reason", event_reason, 115),
+                Column("Account", lambda event: who(event.user_id, self._usernames), 115),
+                Column("By", lambda event: who(event.actor_id, self._usernames), 100),
+                Column("Device", self._device, 105, tooltip=lambda event: str(event.device_id or "")),
+                Column("Source", lambda event: event.source.upper(), 55),
+                Column("Address", lambda event: event.client_address or "", 90),
             ),
             self,
         )

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QTabWid
 
 from console.admin.api import AdminAPI, Branch, Device, EnrollmentCode, Overview, StaffUser, UserDetail
 from console.admin.describe import NEEDS_SERVER, explain
-from console.auth.session import Session
+from console.auth.session import Session, SessionEnded
 from console.changes import Changes, Topic
 from console.context import ShellContext
 from console.net.errors import NoServerAvailable, ServerUnreachable
@@ -204,6 +204,9 @@ class AdminPage(QWidget):
                 return
             if isinstance(error, ServerUnreachable | NoServerAvailable):
                 self._stale = True
+            if isinstance(error, SessionEnded) and form is None:
+                self.show_notice(None)  # the offline banner says what to do
+                return
             self._failed_message(message, form)
 
         self._context.operations.run(lambda: work(api), on_success=succeeded, on_failure=failed)

@@ -28,12 +28,12 @@ from console.ui.format import utc_timestamp
 
 STATES = (("Active and disabled", None), ("Active", True), ("Disabled", False))
 USER_COLUMNS = (
-    Column("Username", lambda user: user.username, 150),
-    Column("Display name", lambda user: user.display_name, 190),
+    Column("Username", lambda user: user.username, 160),
+    Column("Display name", lambda user: user.display_name, 200),
     Column("Branch", lambda user: user.branch.code, 80, tooltip=lambda user: user.branch.name),
-    Column("Roles", lambda user: roles_text(user.roles), 190),
-    Column("State", state_text, 80),
-    Column("MFA", mfa_text, 150),
+    Column("Roles", lambda user: roles_text(user.roles), 220),
+    Column("State", state_text, 90),
+    Column("MFA", mfa_text, 170),
 )
 
 
@@ -100,16 +100,24 @@ class UserDetailPane(QWidget):
         buttons.addWidget(self.reset_button)
         buttons.addStretch(1)
         self.devices = DevicesPanel("user_devices", with_user=False)
-        devices_heading = QLabel("Devices")
+        devices_heading = QLabel("Devices of this account")
         devices_heading.setStyleSheet("font-weight: bold")
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.title)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.own_account)
-        layout.addSpacing(8)
-        layout.addWidget(devices_heading)
-        layout.addWidget(self.devices, 1)
+        account = QVBoxLayout()
+        account.setContentsMargins(0, 0, 0, 0)
+        account.addWidget(self.title)
+        account.addLayout(form)
+        account.addLayout(buttons)
+        account.addWidget(self.own_account)
+        account.addStretch(1)
+        devices = QVBoxLayout()
+        devices.setContentsMargins(0, 0, 0, 0)
+        devices.addWidget(devices_heading)
+        devices.addWidget(self.devices, 1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addLayout(account, 2)
+        layout.addSpacing(12)
+        layout.addLayout(devices, 3)
         self.toggle_button.clicked.connect(self._toggle)
         self.reset_button.clicked.connect(self._reset)
         self.show_user(None, ())
@@ -201,7 +209,7 @@ class UsersTab(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.table, 1)
         left_layout.addWidget(self.count)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(left)
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)

@@ -188,7 +188,7 @@ def test_accounts_are_listed_and_filtered_with_roles_branches_devices_and_events
         titles = [
             roles.headerData(number, Qt.Orientation.Horizontal) for number in range(roles.columnCount())
         ]
-        assert titles[1:7] == [
+        assert [title.replace("\n", " ") for title in titles[1:7]] == [
             "Teller",
             "Supervisor",
             "Compliance officer",
@@ -427,9 +427,8 @@ def test_offline_the_page_needs_the_server_and_reads_again_when_the_session_is_b
         await asyncio.to_thread(set_active, server.settings, staff.user_id, False)
         page.refresh()
         await until(lambda: not session.online)
-        await until(lambda: page.notice.isVisibleTo(page))
-        assert "Your session with the server has ended" in page.notice.text()
-        assert page.offline.isVisibleTo(page)
+        await until(lambda: page.offline.isVisibleTo(page))
+        assert not page.notice.isVisibleTo(page)  # the banner says it, once
         assert page.offline.text().startswith("Administration needs the server")
         assert "Sign in to the server" in page.offline.text()
         assert not any(button.isEnabled() for button in actions)
