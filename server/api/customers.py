@@ -1,4 +1,5 @@
-"""Customer endpoints beyond sync: exact-match search across the staff member's scope."""
+"""Customer endpoints beyond sync: exact-match search across the staff member's scope.  Each
+search is recorded in the audit log (who, why; never what was searched for)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from server.audit.pending import record_server_event
 from server.auth.authorizer import principal_of
 from server.auth.permissions import Permission
+from server.customers.mutations import acting_role
 from server.customers.store import CustomerStore
 from server.db.engine import Database
 from server.http.errors import HTTPError
 from server.http.messages import Request
 from server.http.routing import Requires, Router
 from server.sync.scope import scope_of
-from shared.customers import display_name, masked, normalise_phone
+from shared.customers import RECORD_TYPE, display_name, masked, normalise_phone
 
 
 class CustomerSearch(BaseModel):
@@ -26,7 +29,10 @@ class CustomerSearch(BaseModel):
     kind: Literal["id_number", "passport", "phone"]
     value: str = Field(min_length=3, max_length=40)
     passport_country: str | None = Field(None, min_length=2, max_length=2)
-    purpose: str = Field(min_length=3, max_length=200, description="Why the staff member is searching.")
+    purpose: str = Field(
+        pattern=r"^[a-z][a-z0-9_.-]{0,63}$",
+        description="Why the staff member is searching, as a purpose code (the audit log records it).",
+    )
 
     @field_validator("value")
     @classmethod
@@ -70,8 +76,17 @@ def customer_routes(router: Router, database: Database, store: CustomerStore) ->
         principal = principal_of(request)
         scope = scope_of(principal)
         value = _normalised(body)
-        async with database.transaction() as connection:
+        async with database.transaction(write=True) as connection:
             rows = await store.find(connection, kind=body.kind, value=value)
+            await record_server_event(
+                connection,
+                action="search",
+                object_type=RECORD_TYPE,
+                actor=principal.user_id,
+                device=principal.device_id,
+                role=acting_role(principal, Permission.CUSTOMERS_SEARCH),
+                purpose=body.purpose,
+            )
         matches = []
         visible = [row for row in rows if scope.includes(row.bucket)]
         for row, record in zip(visible, await store.records(visible), strict=True):

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.audit.pending import record_server_event
 from server.auth.authorizer import Principal
-from server.auth.permissions import Permission
+from server.auth.permissions import Permission, permissions_of
 from server.customers.store import CustomerStore
 from server.sync.positions import write_position
 from server.sync.scope import branch_bucket, scope_of
@@ -36,6 +37,14 @@ def _target(args: dict[str, Any]) -> uuid.UUID:
         raise Rejection("invalid_fields", "Check these fields: id.") from None
 
 
+def acting_role(principal: Principal, permission: Permission) -> str:
+    """The role an audit event names: the first role held that grants ``permission``."""
+    for role in principal.roles:
+        if permission in permissions_of((role,)):
+            return role
+    return principal.roles[0]
+
+
 def _may_write_branch(principal: Principal, branch_id: uuid.UUID) -> bool:
     return branch_id == principal.branch_id or principal.may(Permission.CUSTOMERS_READ_ALL)
 
@@ -50,7 +59,10 @@ class CustomerCommands:
     async def apply(
         self, connection: AsyncConnection, principal: Principal, mutation: Mutation, now: dt.datetime
     ) -> set[str]:
-        if not principal.may(_PERMISSIONS[mutation.name]):
+        """Carry the command out, and record it in the audit log in the same transaction: the
+        change and its record exist together or not at all."""
+        permission = _PERMISSIONS[mutation.name]
+        if not principal.may(permission):
             raise Rejection("forbidden", "Your role may not make this change to customers.")
         customer_id = _target(mutation.args)
         previous = await self.store.row(connection, customer_id, lock=True)
@@ -81,6 +93,16 @@ class CustomerCommands:
                 raise Rejection(
                     "duplicate_identity", "Another customer already has this ID or passport number."
                 ) from None
+            await record_server_event(
+                connection,
+                action="change" if previous is not None else "create",
+                object_type=RECORD_TYPE,
+                object_id=str(customer.id),
+                actor=principal.user_id,
+                device=principal.device_id,
+                role=acting_role(principal, permission),
+                occurred_at=now,
+            )
             buckets.add(branch_bucket(customer.branch_id))
             if previous is not None:
                 buckets.add(previous.bucket)

@@ -126,7 +126,7 @@ def test_customer_search_is_exact_scoped_and_masked(sign_in, http):
     def search(who, **body):
         return http.post(
             "/api/v1/customers/search",
-            json={"purpose": "Customer at the counter", **body},
+            json={"purpose": "customer_service", **body},
             headers={"authorization": f"Bearer {who.session['access_token']}"},
         )
 
@@ -140,3 +140,5 @@ def test_customer_search_is_exact_scoped_and_masked(sign_in, http):
     assert search(north, kind="id_number", value=fields["id_number"]).json()["matches"] == []
     wrong = fields["id_number"][:-1] + str((int(fields["id_number"][-1]) + 1) % 10)
     assert search(officer, kind="id_number", value=wrong).json()["matches"] == []
+    refused = search(officer, kind="id_number", value=wrong, purpose="Looking around")
+    assert refused.status_code == 422

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
+from server.audit.tables import audit_entries
+from shared.audit.event import parse_event
 from shared.sync.protocol import PROTOCOL_VERSION
+from testkit.audit import AuditClient
 from testkit.sync import customer_fields
 
 
@@ -142,3 +147,45 @@ def test_an_old_console_is_told_to_update(sign_in):
     body["schema_version"] = PROTOCOL_VERSION + 1
     response = console._post("/api/v1/sync/pull", body)
     assert response.status_code == 409
+
+
+def test_every_change_and_search_of_customers_is_in_the_audit_log(sign_in, http, sync_server):
+    teller = sign_in("thandi", "teller")
+    console = teller.console()
+    fields = customer_fields(first="Lerato")
+    first = console.create_customer(teller.branch_id, **fields)
+    console.mutate("customer.update", {"id": str(first), "changes": {"first_names": "Lerato Grace"}})
+    refused = console.create_customer(teller.branch_id, **fields)
+    console.push()
+    assert set(console.rejected) == {3}
+    http.post(
+        "/api/v1/customers/search",
+        json={"purpose": "customer_service", "kind": "phone", "value": "0821234567"},
+        headers={"authorization": f"Bearer {teller.session['access_token']}"},
+    )
+
+    client = AuditClient(sync_server)
+    try:
+        client.settle()
+    finally:
+        client.close()
+
+    async def events():
+        async with sync_server.server.database.transaction() as connection:
+            rows = await connection.execute(
+                select(audit_entries.c.event).where(audit_entries.c.object_type == "customer")
+            )
+            return [parse_event(bytes(row.event)) for row in rows]
+
+    recorded = sync_server.run(events())
+    actions = [(event.action, event.object_id) for event in recorded]
+    assert ("create", str(first)) in actions
+    assert ("change", str(first)) in actions
+    assert all(object_id != str(refused) for _, object_id in actions)
+    (search,) = [event for event in recorded if event.action == "search"]
+    assert search.purpose == "customer_service"
+    assert search.object_id is None
+    for event in recorded:
+        assert event.actor == teller.staff.user_id
+        assert event.role == "teller"
+        assert event.signer.startswith("server:")
