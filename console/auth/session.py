@@ -174,16 +174,18 @@ class Session(QObject):
         *,
         json: Any = None,
         timeout: float | None = None,  # noqa: ASYNC109 - the read timeout of this request, passed to httpx
+        accept: str | None = None,
     ) -> httpx.Response:
-        """Send an authorised request; see the module's description for what happens on 401."""
+        """Send an authorised request; see the module's description for what happens on 401.
+        ``accept`` asks for another media type than JSON (a checkpoint, a tile)."""
         tokens = await self._usable_tokens()
-        response = await self._send(tokens, method, path, json, timeout)
+        response = await self._send(tokens, method, path, json, timeout, accept)
         if response.status_code != 401:
             return response
         code = error_code(response)
         if code in RETRY_CODES:
             tokens = await self._refresh(tokens.generation)
-            response = await self._send(tokens, method, path, json, timeout)
+            response = await self._send(tokens, method, path, json, timeout, accept)
             if response.status_code != 401:
                 return response
             code = error_code(response)
@@ -305,15 +307,18 @@ class Session(QObject):
         return self._tokens
 
     async def _send(
-        self, tokens: _Tokens, method: str, path: str, json: Any, read_timeout: float | None
+        self,
+        tokens: _Tokens,
+        method: str,
+        path: str,
+        json: Any,
+        read_timeout: float | None,
+        accept: str | None,
     ) -> httpx.Response:
-        return await self._client.send(
-            method,
-            path,
-            json=json,
-            headers={"authorization": f"Bearer {tokens.access}"},
-            timeout=read_timeout,
-        )
+        headers = {"authorization": f"Bearer {tokens.access}"}
+        if accept is not None:
+            headers["accept"] = accept
+        return await self._client.send(method, path, json=json, headers=headers, timeout=read_timeout)
 
     async def _ended_by(self, code: str) -> SessionEnded:
         if code == DEVICE_REVOKED:

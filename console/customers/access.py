@@ -39,7 +39,16 @@ class AccessRecorder:
         self._store = store
         self._clock = clock
 
-    def event(self, action: str, customer_id: uuid.UUID | None, purpose: str | None) -> SignedEvent:
+    def event(
+        self,
+        action: str,
+        customer_id: uuid.UUID | str | None,
+        purpose: str | None,
+        *,
+        object_type: str = RECORD_TYPE,
+    ) -> SignedEvent:
+        """``object_type`` is a customer unless said otherwise (an auditor's export names
+        the audit log, an object or a staff member)."""
         identity = self._identity
         event = AuditEvent(
             event_id=uuid.uuid4(),
@@ -49,14 +58,21 @@ class AccessRecorder:
             actor=identity.user_id,
             device=identity.device_id,
             role=acting_role(identity.roles),
-            object_type=RECORD_TYPE,
+            object_type=object_type,
             object_id=str(customer_id) if customer_id is not None else None,
             purpose=purpose,
         )
         data = event.to_bytes()
         return SignedEvent(event, data, self._sign(data))
 
-    def record(self, action: str, customer_id: uuid.UUID | None, purpose: str | None) -> SignedEvent:
-        signed = self.event(action, customer_id, purpose)
+    def record(
+        self,
+        action: str,
+        customer_id: uuid.UUID | str | None,
+        purpose: str | None,
+        *,
+        object_type: str = RECORD_TYPE,
+    ) -> SignedEvent:
+        signed = self.event(action, customer_id, purpose, object_type=object_type)
         self._store.queue_event(signed)
         return signed

@@ -29,6 +29,7 @@ from console.sync.engine import SyncEngine
 from console.sync.errors import SyncHeld, UpdateRequired
 from console.sync.store import Applied, Counts, LocalStore, StoreClosed
 from shared.audit.event import SignedEvent
+from shared.customers import RECORD_TYPE
 from shared.sync.protocol import Mutation
 
 logger = logging.getLogger("kluis.console.sync")
@@ -167,13 +168,14 @@ class SyncController(QObject):
     def record_access(
         self,
         action: str,
-        customer_id: uuid.UUID | None,
+        customer_id: uuid.UUID | str | None,
         purpose: str | None,
         *,
+        object_type: str = RECORD_TYPE,
         on_success: Callable[[SignedEvent], None] | None = None,
         on_failure: Callable[[Exception], None] | None = None,
     ) -> None:
-        """Queue an access record (open, reveal, search) for upload."""
+        """Queue an access record (open, reveal, search of a customer, or an export) for upload."""
         access = self.access
         if access is None:
             return
@@ -185,7 +187,9 @@ class SyncController(QObject):
                 on_success(signed)
 
         self.run_blocking(
-            lambda _store: access.record(action, customer_id, purpose), on_success=done, on_failure=on_failure
+            lambda _store: access.record(action, customer_id, purpose, object_type=object_type),
+            on_success=done,
+            on_failure=on_failure,
         )
 
     def refresh_counts(self) -> None:

@@ -7,4 +7,4 @@ add one line here."""
 
 from __future__ import annotations
 
-MIGRATION_MODULES: tuple[str, ...] = ("console.vault.schema", "console.sync.schema")
+MIGRATION_MODULES: tuple[str, ...] = ("console.vault.schema", "console.sync.schema", "console.audit.schema")

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import random
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,9 +40,9 @@ from server.db.engine import Database
 from server.sync.scope import branch_bucket
 from shared.canonical import dumps_canonical
 from shared.sa_id import luhn_check_digit
-from testkit.auth import Staff, provision
+from testkit.auth import FAST_ARGON2, Staff, provision
 from testkit.console import FAST_KDF, Monotonic, RecordingClient
-from testkit.servers import RunningServer
+from testkit.servers import RunningServer, server_settings
 from testkit.sync import customer_fields
 
 
@@ -107,8 +108,9 @@ class FlakySession:
         *,
         json: Any = None,
         timeout: float | None = None,
+        accept: str | None = None,
     ) -> httpx.Response:
-        response = await self.session.request(method, path, json=json, timeout=timeout)
+        response = await self.session.request(method, path, json=json, timeout=timeout, accept=accept)
         self.sent.append(path)
         if self.lost.get(path, 0) > 0:
             self.lost[path] -= 1
@@ -263,6 +265,53 @@ class Consoles:
                 await console.session.close("signed_out")
         await self.operations.aclose()
         await self.client.aclose()
+
+
+class ServerHolder:
+    """A test's server; ``stop`` and ``start`` keep its port, data and database."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.current: RunningServer | None = server
+        self.settings = server.settings
+        self._last = server
+
+    @property
+    def server(self) -> RunningServer:
+        assert self.current is not None
+        return self.current
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+            self.current = None
+
+    def start(self) -> RunningServer:
+        assert self.current is None
+        self.current = self._last = restart(self._last)
+        return self.current
+
+
+def server_holder(tmp_path: Path, url: str, **settings: Any) -> Iterator[ServerHolder]:
+    """For a fixture: a server in ``tmp_path/server`` on the database at ``url``."""
+    made = server_settings(tmp_path / "server", url, shutdown_grace=1.0, **{**FAST_ARGON2, **settings})
+    made.data_dir.mkdir(parents=True, exist_ok=True)
+    holder = ServerHolder(RunningServer(made))
+    yield holder
+    holder.stop()
+
+
+def open_consoles(
+    loop: asyncio.AbstractEventLoop,
+    run: Callable[[Any], Any],
+    holder: ServerHolder,
+    root: Path,
+) -> Iterator[Consoles]:
+    """For a fixture: headless consoles of the held server, all closed at the end, and no
+    unexpected exception in any of them."""
+    made = Consoles(loop, holder.server, root)
+    yield made
+    run(made.aclose())
+    assert made.unexpected == []
 
 
 def restart(server: RunningServer) -> RunningServer:
