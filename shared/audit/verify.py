@@ -444,7 +444,7 @@ class BundleVerifier:
         return Report(
             scope=self.bundle.scope.describe(),
             checkpoint=self.checkpoint,
-            entries=len(self.bundle.entries),
+            entries=self._position,
             events=self.events,
             erased=tuple(self.erased),
             signatures_checked=self.signatures_checked,
