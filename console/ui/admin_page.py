@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPushButton, QTabWid
 
 from console.admin.api import AdminAPI, Branch, Device, EnrollmentCode, Overview, StaffUser, UserDetail
 from console.admin.describe import NEEDS_SERVER, explain
+from console.auth.roles import shell_roles
 from console.auth.session import Session, SessionEnded
 from console.changes import Changes, Topic
 from console.context import ShellContext
@@ -34,6 +35,7 @@ from console.ui.admin_users import UsersTab
 from console.ui.dialogs import dialog_result
 from console.ui.format import utc_clock
 from console.ui.style import ERROR_BANNER, WARNING_BANNER
+from console.ui.workspaces import Role
 
 T = TypeVar("T")
 
@@ -54,6 +56,7 @@ class AdminPage(QWidget):
         self.read_at: dt.datetime | None = None
         self.dialog: QDialog | None = None  # the form or confirmation open now
         self.code_dialog: EnrollmentCodeDialog | None = None
+        self._dialogs: set[QDialog] = set()
 
         heading = QLabel("Administration")
         heading.setObjectName("admin_heading")
@@ -127,13 +130,17 @@ class AdminPage(QWidget):
         session = self._context.sessions.current
         if session is not None and session.closed:
             session = None
+        if session is not self._known or not _administers(session):
+            # Someone else, or no administrator: the shell is about to destroy this page.
+            self._close_dialogs()
         if session is not self._known:
             self._known = session
             self._generation += 1
             self._show_overview(None)
             self.show_notice(None)
-        came_back = session is not None and session.online and self._session is None
-        self._session = session if session is not None and session.online else None
+        usable = session if session is not None and session.online else None
+        came_back = usable is not None and usable is not self._session
+        self._session = usable
         self.users.detail.set_self(session.identity.user_id if session is not None else None)
         self._show_state()
         if came_back:
@@ -187,7 +194,8 @@ class AdminPage(QWidget):
         """Run ``work`` with the online session; False (and a message) when there is none."""
         session = self._session
         if session is None or not session.online:
-            self._failed_message(f"{NEEDS_SERVER} Sign in to the server to continue.", form)
+            if form is not None:  # the page's banner says it already
+                self._failed_message(f"{NEEDS_SERVER} Sign in to the server to continue.", form)
             return False
         generation = self._generation
         api = AdminAPI(session)
@@ -223,12 +231,23 @@ class AdminPage(QWidget):
 
     def _open(self, dialog: QDialog, then: Callable[[bool], None] | None = None) -> None:
         async def shown() -> bool:
+            self._dialogs.add(dialog)
             try:
                 return await dialog_result(dialog) == QDialog.DialogCode.Accepted
             finally:
+                self._dialogs.discard(dialog)
                 dialog.deleteLater()
 
         self._context.operations.run(shown, on_success=then)
+
+    def _close_dialogs(self) -> None:
+        """Finish every open dialog (clearing a shown enrollment code) before the page goes.
+        Each is taken off the page first: deleted with it, before its ``dialog_result`` had
+        seen it finish, it would be touched after deletion."""
+        for dialog in list(self._dialogs):
+            if shiboken6.isValid(dialog):
+                dialog.setParent(None)
+                dialog.reject()
 
     # --- reading -----------------------------------------------------------------------
 
@@ -264,6 +283,8 @@ class AdminPage(QWidget):
             return
         known = self.overview.devices if self.overview else ()
         self.users.show_detail(user, [device for device in known if device.user_id == user.id])
+        if not self.online:
+            return
 
         def fresh(detail: UserDetail) -> None:
             chosen = self.users.selected_user()
@@ -424,6 +445,10 @@ class AdminPage(QWidget):
         self.dialog = dialog
         self._open(dialog, answered)
         return dialog
+
+
+def _administers(session: Session | None) -> bool:
+    return session is not None and Role.ADMIN in shell_roles(session.identity.roles)
 
 
 def admin_page(context: ShellContext) -> AdminPage:
