@@ -191,7 +191,7 @@ class AdminPage(QWidget):
         *,
         form: NewUserDialog | BranchDialog | None = None,
     ) -> bool:
-        """Run ``work`` with the online session; False (and a message) when there is none."""
+        """Run ``work`` with the online session; False when there is none (a form says why)."""
         session = self._session
         if session is None or not session.online:
             if form is not None:  # the page's banner says it already
