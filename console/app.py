@@ -30,6 +30,7 @@ from console.ui.server_page import ServerPage
 from console.ui.shell import MainWindow
 from console.ui.signin_flow import SignInFlow
 from console.ui.workspace_admin import ADMIN_WORKSPACES
+from console.ui.workspace_audit import AUDIT_WORKSPACES
 from console.ui.workspace_customers import ROLE_WORKSPACES
 from console.ui.workspaces import Workspace
 from console.vault.keyring_store import KeyringStore
@@ -41,6 +42,7 @@ SHELL_WORKSPACES = (
     Workspace(key="server", title="Server", build=ServerPage),
     *ROLE_WORKSPACES,
     *ADMIN_WORKSPACES,
+    *AUDIT_WORKSPACES,
 )
 SIGN_OUT_AT_EXIT_SECONDS = 8.0
 

@@ -15,6 +15,7 @@ class Topic(enum.Enum):
     OUTBOX = "outbox"  # changes waiting to be sent
     RECORDS = "records"  # synced records as screens show them (server state plus pending edits)
     ATTENTION = "needs attention"  # rejected changes and access records the user must see
+    AUDIT_COPY = "audit log copy"  # the auditor's copy of the audit log: entries, checks, findings
 
 
 @dataclass(frozen=True)

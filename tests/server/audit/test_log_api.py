@@ -205,8 +205,8 @@ def test_the_log_names_its_keys(client, auditor, grown):
     assert base64.b64decode(key.split("+", 2)[2])[0] == 1
 
 
-def test_erasures_are_listed_by_index_for_copies_of_the_log(client, running, auditor, grown):
-    checkpoint, _, _ = grown
+@pytest.mark.usefixtures("grown")
+def test_erasures_are_listed_by_index_for_copies_of_the_log(client, running, auditor):
     assert client.get("/api/v1/audit/erasures", auditor).json() == {
         "min_index": 0,
         "next_start": None,
