@@ -427,7 +427,7 @@ class AuditCopy:
             f"{report.entries:,} entries, {report.signatures_checked:,} signatures checked, "
             f"{len(report.erased):,} erased"
             if report.ok
-            else f"{len(report.findings):,} problems"
+            else f"{len(report.findings):,} problem" + ("s" if len(report.findings) != 1 else "")
         )
         with self._store.writing() as connection:
             connection.execute(text("DELETE FROM audit_copy_findings"))

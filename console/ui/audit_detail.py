@@ -54,6 +54,11 @@ def inclusion_status(detail: EntryDetail, state: CopyState | None) -> str:
     )
 
 
+def _lines(value: str, width: int) -> str:
+    """Long hex or base64 in lines of ``width``, so that the pane need not be as wide as it."""
+    return "\n".join(value[n : n + width] for n in range(0, len(value), width))
+
+
 class AuditEntryDetail(QWidget):
     trail_of_object = Signal(str, str)  # object type, object id
     trail_of_actor = Signal(str)  # user id
@@ -137,8 +142,10 @@ class AuditEntryDetail(QWidget):
         self.values["received_at"].setText(detail.received_at.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
         self.values["signature_status"].setText(signature_status(detail, state))
         self.values["inclusion_status"].setText(inclusion_status(detail, state))
-        self.values["leaf_hash"].setText(detail.leaf_hash.hex())
-        self.values["signature"].setText(b64url_encode(detail.signature) if detail.signature else "—")
+        self.values["leaf_hash"].setText(_lines(detail.leaf_hash.hex(), 32))
+        self.values["signature"].setText(
+            _lines(b64url_encode(detail.signature), 43) if detail.signature else "—"
+        )
         if detail.findings:
             self.problems.setText("\n".join(f"{message} [{code}]" for code, message in detail.findings))
             self.problems.show()

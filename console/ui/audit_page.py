@@ -41,6 +41,7 @@ from console.changes import Changes, Topic
 from console.context import ShellContext
 from console.errors import ConsoleError
 from console.net.errors import ServerError
+from console.state import LinkStatus
 from console.sync.controller import SyncController
 from console.sync.store import LocalStore
 from console.ui.audit_detail import AuditEntryDetail
@@ -159,7 +160,7 @@ class AuditorPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, width in enumerate((60, 140, 80, 110, 110, 150, 130, 70)):
+        for column, width in enumerate((56, 136, 72, 84, 110, 130, 130, 64)):
             self.table.setColumnWidth(column, width)
         self.detail = AuditEntryDetail()
         self.shown = QLabel()
@@ -169,6 +170,7 @@ class AuditorPage(QWidget):
         splitter.addWidget(self.detail)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setSizes([760, 460])
         entries = QWidget()
         entries_layout = QVBoxLayout(entries)
         entries_layout.addWidget(self.filters)
@@ -177,10 +179,16 @@ class AuditorPage(QWidget):
         self.findings = QListWidget()
         self.findings.setObjectName("audit_findings")
         self.findings.setWordWrap(True)
+        findings_page = QWidget()
+        findings_layout = QVBoxLayout(findings_page)
+        findings_layout.addWidget(
+            QLabel("What the last verification found. Open an entry's finding to see the entry.")
+        )
+        findings_layout.addWidget(self.findings, 1)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("audit_tabs")
         self.tabs.addTab(entries, "Entries")
-        self.tabs.addTab(self.findings, "Findings")
+        self.tabs.addTab(findings_page, "Findings")
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.heading)
@@ -225,8 +233,10 @@ class AuditorPage(QWidget):
         return AuditCopy(store) if store is not None else None
 
     def _online(self) -> bool:
+        """Signed in to the server, and the server answering."""
         session = self.sync.session
-        return session is not None and session.online
+        reachable = self._context.connection.status is not LinkStatus.OFFLINE
+        return session is not None and session.online and reachable
 
     def _session_changed(self, force: bool = False) -> None:
         store = self.sync.store
@@ -410,14 +420,8 @@ class AuditorPage(QWidget):
 
     def _verified(self, verification: Verification) -> None:
         self._idle()
-        report = verification.report
-        if report.ok:
-            self._say(None)
-        else:
-            self._say(
-                f"The copy failed verification: {len(report.findings):,} problems, listed under Findings.",
-                ERROR_BANNER,
-            )
+        self._say(None)  # the verdict above says how it went
+        if not verification.report.ok:
             self.tabs.setCurrentIndex(1)
 
     def _verify_failed(self, error: Exception) -> None:

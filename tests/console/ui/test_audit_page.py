@@ -19,6 +19,7 @@ from sqlalchemy import text
 from console.auth.sessions import Sessions
 from console.context import ShellContext
 from console.monitor import ServerMonitor
+from console.net.errors import ServerUnreachable
 from console.state import ConnectionState, Outbox
 from console.sync.controller import SyncController
 from console.ui.audit_page import AuditorPage
@@ -121,6 +122,11 @@ def test_download_then_verify_then_browse_offline(with_desk, servers):
         assert page.message.text().startswith("Cannot reach https://localhost:")
         assert "The copy on this computer is unchanged" in page.message.text()
         assert page.state.size == state.size
+        # Once the console knows the server is gone, it does not offer to download.
+        desk.connection.failed(ServerUnreachable(desk.server.base_url, "the connection was refused"))
+        await until(lambda: not page.download_button.isEnabled())
+        assert page.verify_button.isEnabled()
+        assert page.export_button.isEnabled()
         page.filters.choices["action"].setCurrentIndex(page.filters.choices["action"].findData("open"))
         await until(lambda: page.model.filter.action == "open" and page.model.total == 3)
         row = page.model.row(0)
