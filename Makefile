@@ -10,7 +10,7 @@ DEMO_LISTEN ?= 127.0.0.1:8443
 
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: all install test lint types pytest demo bench clean
+.PHONY: all install test lint types pytest demo bench dist clean
 
 all: test
 
@@ -42,6 +42,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py $(BENCH_ARGS)
+
+# The sdist and wheel of the last commit, the same bytes every time (packaging/README.md).
+dist:
+	PYTHON=$(PYTHON) packaging/build-wheel.sh dist
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache bench-results.jsonl
