@@ -98,7 +98,7 @@ async def downloaded_and_verified(desk) -> None:
     assert not page.verify_button.isEnabled()  # nothing to verify before the first download
     page.download_button.click()
     await until(lambda: page.state is not None and not page.state.empty and page.state.verified_current)
-    await until(lambda: not page.busy and page.model.total is not None and not page.model._fetching)
+    await until(lambda: not page.busy and page.model.total is not None and not page.model.fetching)
 
 
 def test_download_then_verify_then_browse_offline(with_desk, servers):
