@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from shared.audit.entry import entry_for
+from shared.audit.entry import commitment, entry_for
 from shared.audit.event import SignedEvent
 from shared.merkle import CompactRange, leaf_hash
 
@@ -26,10 +26,15 @@ class LogState:
 
 @dataclass(frozen=True)
 class Accepted:
-    """An event cleared for the log, with the salt its entry commits with."""
+    """An event cleared for the log, with the salt its entry commits with.  The commitment
+    is computed when the event is accepted, outside the lock every append takes."""
 
     signed: SignedEvent
     salt: bytes
+    commitment: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "commitment", commitment(self.salt, self.signed.signature, self.signed.data))
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) ->
     rows: list[dict[str, Any]] = []
     leaves: list[bytes] = []
     for offset, item in enumerate(batch):
-        entry = entry_for(item.signed, item.salt, first + offset, received_at)
+        entry = entry_for(item.signed, item.salt, first + offset, received_at, committed=item.commitment)
         data = entry.to_bytes()
         leaves.append(leaf_hash(data))
         row = event_columns(item.signed)

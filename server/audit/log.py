@@ -186,6 +186,7 @@ class AuditLog:
         good = [pair for pair, ok in zip(candidates, valid, strict=True) if ok]
         if not good:
             return
+        prepared = [Accepted(signed, new_salt()) for _, signed in good]
         async with self.database.transaction(write=True) as connection:
             state = await load_state(connection, lock=True)
             # Revocation may have happened since the read above; it wins.
@@ -207,7 +208,7 @@ class AuditLog:
             batch: list[Accepted] = []
             fresh: dict[uuid.UUID, tuple[int, SignedEvent]] = {}
             placed: list[tuple[int, SignedEvent, int | None]] = []
-            for position, signed in good:
+            for (position, signed), accepted in zip(good, prepared, strict=True):
                 event_id = signed.event.event_id
                 stored = known.get(event_id)
                 if stored is not None:
@@ -222,7 +223,7 @@ class AuditLog:
                 else:
                     fresh[event_id] = (len(batch), signed)
                     placed.append((position, signed, state.size + len(batch)))
-                    batch.append(Accepted(signed, new_salt()))
+                    batch.append(accepted)
             plan = plan_append(state, batch, self.clock())
             await write_append(connection, plan, self.clock())
         for position, signed, index in placed:

@@ -5,15 +5,18 @@ PostgreSQL; on SQLite the write transaction's BEGIN IMMEDIATE already excludes w
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, Uuid, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.appender import AppendPlan, LogState
 from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, audit_log_state, audit_nodes
+from server.auth.columns import UTCDateTime
 from shared.merkle import EMPTY_ROOT, CompactRange, NodeId, ProofPlan, root_plan
 
 # Rows per INSERT statement: large enough to amortise, small enough for SQLite's variable limit.
@@ -45,9 +48,54 @@ async def load_state(connection: AsyncConnection, *, lock: bool) -> LogState:
     )
 
 
-async def _insert_chunks(connection: AsyncConnection, table: object, rows: list[dict[str, object]]) -> None:
-    for start in range(0, len(rows), _CHUNK):
-        await connection.execute(table.insert(), rows[start : start + _CHUNK])  # type: ignore[attr-defined]
+def _sqlite_uuid(value: object) -> object:
+    return value.hex if isinstance(value, uuid.UUID) else value
+
+
+def _sqlite_time(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def _converters(table: Table, names: Sequence[str], dialect: str) -> list[Callable[[object], object]]:
+    """How each column's value goes to the driver as SQLAlchemy would send it: on SQLite a
+    UUID as 32 hex digits and a time as naive UTC text; PostgreSQL's driver takes both as
+    they are."""
+    converters: list[Callable[[object], object]] = []
+    for name in names:
+        kind = table.c[name].type
+        if dialect == "sqlite" and isinstance(kind, Uuid):
+            converters.append(_sqlite_uuid)
+        elif dialect == "sqlite" and isinstance(kind, UTCDateTime):
+            converters.append(_sqlite_time)
+        else:
+            converters.append(_same)
+    return converters
+
+
+def _same(value: object) -> object:
+    return value
+
+
+async def _insert_chunks(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Many rows at once, straight to the driver: on the append path SQLAlchemy's per-value
+    processing cost as much as the rest of an append."""
+    if not rows:
+        return
+    names = list(rows[0])
+    dialect = connection.dialect
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([marker] * len(names))})"  # noqa: S608 - names from the table definition
+    converters = _converters(table, names, dialect.name)
+    if all(convert is _same for convert in converters):
+        params = [tuple(row[name] for name in names) for row in rows]
+    else:
+        params = [
+            tuple(convert(row[name]) for convert, name in zip(converters, names, strict=True)) for row in rows
+        ]
+    for start in range(0, len(params), _CHUNK):
+        await connection.exec_driver_sql(sql, params[start : start + _CHUNK])
 
 
 async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:

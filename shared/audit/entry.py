@@ -102,7 +102,16 @@ class LogEntry:
         return hmac.compare_digest(self.commitment, commitment(salt, signature, event_bytes))
 
 
-def entry_for(signed: SignedEvent, salt: bytes, index: int, received_at: dt.datetime) -> LogEntry:
+def entry_for(
+    signed: SignedEvent,
+    salt: bytes,
+    index: int,
+    received_at: dt.datetime,
+    *,
+    committed: bytes | None = None,
+) -> LogEntry:
+    """The entry for ``signed`` at ``index``; ``committed`` is its commitment when the caller
+    computed it already (with the same salt)."""
     event = signed.event
     return LogEntry(
         index=index,
@@ -110,7 +119,7 @@ def entry_for(signed: SignedEvent, salt: bytes, index: int, received_at: dt.date
         received_at=received_at,
         event_class=event.event_class.value,
         signer=event.signer,
-        commitment=commitment(salt, signed.signature, signed.data),
+        commitment=committed if committed is not None else commitment(salt, signed.signature, signed.data),
     )
 
 
