@@ -25,6 +25,8 @@ from server.auth.passwords import Argon2Hasher, Argon2Parameters
 from server.auth.permissions import Role
 from server.auth.security_events import EventKind, SecurityEvent, Source, record
 from server.config import Settings
+from server.customers.demo import DemoBranch, create_demo_customers
+from server.customers.service import CustomerRegister
 from server.db.engine import Database
 from server.db.migrate import require_head, upgrade_to_head
 from server.files import write_private_file
@@ -348,6 +350,20 @@ async def _demo_data(settings: Settings, *, init: bool) -> int:
                 cipher=MfaCipher(keys.mfa),
                 now=_now(),
             )
+            teller = await accounts.account_by_username(connection, demo.DEMO_TELLER)
+        assert teller is not None
+        register = CustomerRegister.create(settings)
+        await register.start()
+        try:
+            customers = await create_demo_customers(
+                database,
+                register,
+                [DemoBranch(teller.branch.code, teller.branch.id, teller.id)],
+                per_branch=demo.DEMO_CUSTOMERS,
+                now=_now(),
+            )
+        finally:
+            await register.close()
     finally:
         await database.dispose()
     host, port = settings.listen_address
@@ -357,4 +373,5 @@ async def _demo_data(settings: Settings, *, init: bool) -> int:
     write_private_file(data_dir / demo.CREDENTIALS_FILE, text.encode())
     print(text)
     print(f"Written to {data_dir / demo.CREDENTIALS_FILE}.")
+    print(f"{customers} made-up demo customers in branch {teller.branch.code}.")
     return 0

@@ -42,6 +42,10 @@ DEMO_BRANCHES = (
     ("DBN01", "Durban Umhlanga", "KwaZulu-Natal"),
 )
 
+DEMO_TELLER = "demo.teller"
+DEMO_CUSTOMERS = 150
+"""Made-up customers in the demo teller's branch (server/customers/demo.py)."""
+
 DEMO_USERS = (
     ("demo.teller", "Thandi Teller (demo)", "JHB01", Role.TELLER),
     ("demo.supervisor", "Sipho Supervisor (demo)", "JHB01", Role.SUPERVISOR),

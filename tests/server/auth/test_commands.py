@@ -16,14 +16,20 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from server.audit.tables import audit_pending
 from server.auth import totp
 from server.auth.context import AuthContext
+from server.auth.demo import DEMO_CUSTOMERS
 from server.auth.enrollment import start_enrollment
 from server.auth.keystore import ServerKeys
 from server.auth.tables import security_events
 from server.cli import EXIT_REFUSED, EXIT_SCHEMA, main
 from server.config import Settings
+from server.customers.service import CustomerRegister
+from server.customers.tables import customers
 from server.db.engine import Database
+from shared.customers import CustomerFields
+from shared.sa_id import parse_sa_id
 from testkit.auth import FAST_ARGON2, Device, Staff, provision, service_sign_in
 
 CODE = re.compile(r"One-time enrollment code: ([a-z2-9]{5}(?:-[a-z2-9]{5}){3})")
@@ -44,6 +50,9 @@ def kluis(tmp_path, monkeypatch, capsys):
     def run(*argv: str, database_url: str | None = None, data_dir=tmp_path) -> tuple[int, str, str]:
         if database_url:
             monkeypatch.setenv("KLUIS_DATABASE_URL", database_url)
+            if not database_url.startswith("sqlite"):
+                key_database = f"sqlite:///{tmp_path / 'customer-keys.db'}"
+                monkeypatch.setenv("KLUIS_CUSTOMER_KEY_DATABASE_URL", key_database)
         command, *rest = argv
         if command == "admin":
             action, *rest = rest
@@ -253,6 +262,42 @@ def test_demo_data_creates_one_enrolled_user_per_role_who_can_sign_in(kluis, emp
             await database.dispose()
 
     asyncio.run(sign_in_all())
+    assert f"{DEMO_CUSTOMERS} made-up demo customers in branch JHB01." in out
+
+    async def demo_customers() -> tuple[list, list]:
+        settings = settings_for(tmp_path, empty_database_url)
+        if not empty_database_url.startswith("sqlite"):
+            settings = settings.model_copy(
+                update={"customer_key_database_url": f"sqlite:///{tmp_path / 'customer-keys.db'}"}
+            )
+        register = CustomerRegister.create(settings)
+        await register.start()
+        database = Database(settings.effective_database_url())
+        try:
+            async with database.transaction() as connection:
+                rows = list(await connection.execute(select(customers)))
+                records = await register.store.records(rows)
+                created = list(
+                    await connection.execute(
+                        select(
+                            audit_pending.c.object_id, audit_pending.c.actor, audit_pending.c.reason
+                        ).where(audit_pending.c.action == "create")
+                    )
+                )
+        finally:
+            await database.dispose()
+            await register.close()
+        return records, created
+
+    records, created = asyncio.run(demo_customers())
+    assert len(records) == DEMO_CUSTOMERS
+    assert len({record["branch_id"] for record in records}) == 1
+    for record in records:
+        fields = CustomerFields.model_validate(record["fields"])
+        assert parse_sa_id(fields.id_number, dt.date.today()).date_of_birth == fields.date_of_birth
+        assert fields.email.endswith("@example.com")
+    assert {row.object_id for row in created} == {record["id"] for record in records}
+    assert {row.reason for row in created} == {"demo_data"}
     code, out, _ = kluis("demo-data")
     assert code == 0
     assert "already present" in out
