@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select, update
 
 from console.verify_cli import check_signatures, main
+from server.audit.store import load_state
 from server.audit.tables import audit_entries
 from shared.audit.verify import SignatureJob
 from shared.crypto import generate_private_key, public_key_to_raw, sign
@@ -144,8 +145,12 @@ def test_tampering_with_an_exported_bundle_names_the_entry(client, scene, tmp_pa
 
 
 def _db(running, coroutine_factory):
+    """Tamper in one transaction that holds the log's state row, as appends do, so that the
+    server's own concurrent appends (the export's audit record) wait instead of colliding."""
+
     async def run():
         async with running.server.database.transaction(write=True) as connection:
+            await load_state(connection, lock=True)
             return await coroutine_factory(connection)
 
     return running.run(run())
