@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.audit.entry import commitment, entry_for
+from shared.audit.codec import format_time
+from shared.audit.entry import commitment, entry_bytes
 from shared.audit.event import SignedEvent
 from shared.merkle import CompactRange, leaf_hash
 
@@ -67,18 +68,21 @@ def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) ->
     first = state.size
     rows: list[dict[str, Any]] = []
     leaves: list[bytes] = []
+    received_text = format_time(received_at)
     for offset, item in enumerate(batch):
-        entry = entry_for(item.signed, item.salt, first + offset, received_at, committed=item.commitment)
-        data = entry.to_bytes()
+        event = item.signed.event
+        index = first + offset
+        event_class = event.event_class.value
+        data = entry_bytes(event_class, item.commitment, event.event_id, index, received_text, event.signer)
         leaves.append(leaf_hash(data))
         row = event_columns(item.signed)
         row.update(
-            idx=entry.index,
+            idx=index,
             entry=data,
-            event_id=entry.event_id,
+            event_id=event.event_id,
             received_at=received_at,
-            event_class=entry.event_class,
-            signer=entry.signer,
+            event_class=event_class,
+            signer=event.signer,
             salt=item.salt,
         )
         rows.append(row)

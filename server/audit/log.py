@@ -62,6 +62,16 @@ class PruneResult:
     erased: int
 
 
+@dataclass
+class _Waiting:
+    """One caller's verified events, waiting for the next group append."""
+
+    caller: ingest.Caller
+    good: list[tuple[int, SignedEvent]]
+    prepared: list[Accepted]
+    done: asyncio.Future[list[tuple[int, ingest.Result]]] | None = None
+
+
 class CheckpointRefused(Exception):
     """The log's stored state does not extend its last checkpoint: nothing is signed."""
 
@@ -84,6 +94,8 @@ class AuditLog:
         self._workers = workers
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-verify")
         self._listeners: list[Callable[[], None]] = []
+        self._queued: list[_Waiting] = []
+        self._group_task: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, database: Database) -> AuditLog:
@@ -186,14 +198,42 @@ class AuditLog:
         good = [pair for pair, ok in zip(candidates, valid, strict=True) if ok]
         if not good:
             return
-        prepared = [Accepted(signed, new_salt()) for _, signed in good]
+        waiting = _Waiting(caller, good, [Accepted(signed, new_salt()) for _, signed in good])
+        for position, result in await self._join_group(waiting):
+            results[position] = result
+
+    async def _join_group(self, waiting: _Waiting) -> list[tuple[int, ingest.Result]]:
+        """Group commit: batches that arrive while an append is being written go into the
+        next one together, one transaction and one sync to disk for all of them."""
+        waiting.done = asyncio.get_running_loop().create_future()
+        self._queued.append(waiting)
+        if self._group_task is None or self._group_task.done():
+            self._group_task = asyncio.get_running_loop().create_task(self._drain_groups())
+        return await waiting.done
+
+    async def _drain_groups(self) -> None:
+        while self._queued:
+            group, self._queued = self._queued, []
+            try:
+                answers = await self._append_group(group)
+            except BaseException as exc:
+                for waiting in group:
+                    if waiting.done is not None and not waiting.done.done():
+                        waiting.done.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for waiting, answer in zip(group, answers, strict=True):
+                if waiting.done is not None and not waiting.done.done():
+                    waiting.done.set_result(answer)
+
+    async def _append_group(self, group: list[_Waiting]) -> list[list[tuple[int, ingest.Result]]]:
+        answers: list[list[tuple[int, ingest.Result]]] = [[] for _ in group]
+        placed: list[tuple[int, int, SignedEvent, int | None]] = []
+        batch: list[Accepted] = []
         async with self.database.transaction(write=True) as connection:
             state = await load_state(connection, lock=True)
-            # Revocation may have happened since the read above; it wins.
-            device_now = await self._device(connection, caller)
-            if not isinstance(device_now, bytes):
-                refuse(device_now, good)
-                return
+            ids = [signed.event.event_id for waiting in group for _, signed in waiting.good]
             known = {
                 row.event_id: row
                 for row in await connection.execute(
@@ -202,40 +242,48 @@ class AuditLog:
                         audit_entries.c.event_id,
                         audit_entries.c.event,
                         audit_entries.c.signature,
-                    ).where(audit_entries.c.event_id.in_([signed.event.event_id for _, signed in good]))
+                    ).where(audit_entries.c.event_id.in_(ids))
                 )
             }
-            batch: list[Accepted] = []
             fresh: dict[uuid.UUID, tuple[int, SignedEvent]] = {}
-            placed: list[tuple[int, SignedEvent, int | None]] = []
-            for (position, signed), accepted in zip(good, prepared, strict=True):
-                event_id = signed.event.event_id
-                stored = known.get(event_id)
-                if stored is not None:
-                    same = stored.event is None or (
-                        bytes(stored.event) == signed.data and bytes(stored.signature) == signed.signature
-                    )
-                    placed.append((position, signed, stored.idx if same else -1))
-                elif event_id in fresh:
-                    first_offset, first = fresh[event_id]
-                    same = first.data == signed.data and first.signature == signed.signature
-                    placed.append((position, signed, state.size + first_offset if same else -1))
-                else:
-                    fresh[event_id] = (len(batch), signed)
-                    placed.append((position, signed, state.size + len(batch)))
-                    batch.append(accepted)
-            plan = plan_append(state, batch, self.clock())
-            await write_append(connection, plan, self.clock())
-        for position, signed, index in placed:
+            for number, waiting in enumerate(group):
+                # Revocation may have happened since the signatures were checked; it wins.
+                device_now = await self._device(connection, waiting.caller)
+                if not isinstance(device_now, bytes):
+                    for position, signed in waiting.good:
+                        event_id = signed.event.event_id
+                        refused = ingest.Refused(device_now, event_id=event_id)
+                        answers[number].append((position, ingest.Result(event_id, refused=refused)))
+                    continue
+                for (position, signed), accepted in zip(waiting.good, waiting.prepared, strict=True):
+                    event_id = signed.event.event_id
+                    stored = known.get(event_id)
+                    if stored is not None:
+                        same = stored.event is None or (
+                            bytes(stored.event) == signed.data and bytes(stored.signature) == signed.signature
+                        )
+                        placed.append((number, position, signed, stored.idx if same else -1))
+                    elif event_id in fresh:
+                        first_offset, first = fresh[event_id]
+                        same = first.data == signed.data and first.signature == signed.signature
+                        placed.append((number, position, signed, state.size + first_offset if same else -1))
+                    else:
+                        fresh[event_id] = (len(batch), signed)
+                        placed.append((number, position, signed, state.size + len(batch)))
+                        batch.append(accepted)
+            if batch:
+                plan = plan_append(state, batch, self.clock())
+                await write_append(connection, plan, self.clock())
+        for number, position, signed, index in placed:
             event_id = signed.event.event_id
             if index is None or index < 0:
-                results[position] = ingest.Result(
-                    event_id, refused=ingest.Refused(ingest.Reason.EVENT_ID_CONFLICT, event_id=event_id)
-                )
+                refused = ingest.Refused(ingest.Reason.EVENT_ID_CONFLICT, event_id=event_id)
+                answers[number].append((position, ingest.Result(event_id, refused=refused)))
             else:
-                results[position] = ingest.Result(event_id, index=index)
+                answers[number].append((position, ingest.Result(event_id, index=index)))
         if batch:
             self._appended()
+        return answers
 
     # --- server events ------------------------------------------------------------------
 

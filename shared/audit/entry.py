@@ -34,6 +34,7 @@ __all__ = [
     "SALT_SIZE",
     "LogEntry",
     "commitment",
+    "entry_bytes",
     "entry_for",
     "new_salt",
     "parse_entry",
@@ -66,6 +67,18 @@ def commitment(salt: bytes, signature: bytes, event_bytes: bytes) -> bytes:
     return hasher.digest()
 
 
+def entry_bytes(
+    event_class: str, committed: bytes, event_id: uuid.UUID, index: int, received_at: str, signer: str
+) -> bytes:
+    """An entry's canonical bytes from its parts (``received_at`` already formatted), for
+    appenders that write many entries received at one moment."""
+    return (
+        f'{{"class":"{event_class}","commitment":"{committed.hex()}",'
+        f'"event_id":"{event_id}","format":"{ENTRY_FORMAT}","index":{index},'
+        f'"received_at":"{received_at}","signer":"{signer}"}}'
+    ).encode()
+
+
 @dataclass(frozen=True, slots=True)
 class LogEntry:
     index: int
@@ -92,26 +105,20 @@ class LogEntry:
             raise FormatError("received_at", "must be timezone-aware")
 
     def to_bytes(self) -> bytes:
-        return (
-            f'{{"class":"{self.event_class}","commitment":"{self.commitment.hex()}",'
-            f'"event_id":"{self.event_id}","format":"{ENTRY_FORMAT}","index":{self.index},'
-            f'"received_at":"{format_time(self.received_at)}","signer":"{self.signer}"}}'
-        ).encode()
+        return entry_bytes(
+            self.event_class,
+            self.commitment,
+            self.event_id,
+            self.index,
+            format_time(self.received_at),
+            self.signer,
+        )
 
     def commits_to(self, salt: bytes, signature: bytes, event_bytes: bytes) -> bool:
         return hmac.compare_digest(self.commitment, commitment(salt, signature, event_bytes))
 
 
-def entry_for(
-    signed: SignedEvent,
-    salt: bytes,
-    index: int,
-    received_at: dt.datetime,
-    *,
-    committed: bytes | None = None,
-) -> LogEntry:
-    """The entry for ``signed`` at ``index``; ``committed`` is its commitment when the caller
-    computed it already (with the same salt)."""
+def entry_for(signed: SignedEvent, salt: bytes, index: int, received_at: dt.datetime) -> LogEntry:
     event = signed.event
     return LogEntry(
         index=index,
@@ -119,7 +126,7 @@ def entry_for(
         received_at=received_at,
         event_class=event.event_class.value,
         signer=event.signer,
-        commitment=committed if committed is not None else commitment(salt, signed.signature, signed.data),
+        commitment=commitment(salt, signed.signature, signed.data),
     )
 
 
