@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
+from PySide6.QtWidgets import QTableView
+
+from console.ui.tables import list_table
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -73,21 +75,9 @@ class RecordsModel(QAbstractTableModel):
 
 
 def records_table(model: RecordsModel, name: str) -> QTableView:
-    table = QTableView()
-    table.setObjectName(name)
-    table.setModel(model)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table = list_table(model, name, (column.width for column in model.columns))
     table.setAlternatingRowColors(True)
     table.setWordWrap(False)
-    table.verticalHeader().setVisible(False)
-    table.verticalHeader().setDefaultSectionSize(24)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    header.setStretchLastSection(True)
-    for number, column in enumerate(model.columns):
-        table.setColumnWidth(number, column.width)
     return table
 
 

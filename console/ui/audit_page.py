@@ -17,9 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelection, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -27,7 +25,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -50,6 +47,7 @@ from console.ui.audit_filters import CHOICE_COLUMNS, AuditFilterBar
 from console.ui.audit_model import AuditEntryModel
 from console.ui.dialogs import dialog_result
 from console.ui.style import ERROR_BANNER, WARNING_BANNER
+from console.ui.tables import list_table
 
 OK_BANNER = "QLabel { background: #dafbe1; color: #116329; border: 1px solid #4ac26b; padding: 8px; }"
 EMPTY_COPY = (
@@ -149,19 +147,9 @@ class AuditorPage(QWidget):
 
         self.filters = AuditFilterBar()
         self.model = AuditEntryModel(self.sync, parent=self)
-        self.table = QTableView()
-        self.table.setObjectName("audit_table")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in enumerate((56, 136, 72, 84, 110, 130, 130, 64)):
-            self.table.setColumnWidth(column, width)
+        self.table = list_table(
+            self.model, "audit_table", (56, 136, 72, 84, 110, 130, 130, 64), row_height=22
+        )
         self.detail = AuditEntryDetail()
         self.shown = QLabel()
         self.shown.setObjectName("audit_shown")

@@ -13,15 +13,12 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -40,6 +37,7 @@ from console.ui.customers_dialogs import CustomerDialog
 from console.ui.customers_model import CustomerListModel
 from console.ui.dialogs import dialog_result
 from console.ui.needs_attention import NeedsAttention
+from console.ui.tables import list_table
 from shared.customers import masked
 from shared.sync.mutators import Rejection
 
@@ -77,19 +75,7 @@ class CustomersPage(QWidget):
         self.new_button.setObjectName("new_customer")
 
         self.model = CustomerListModel(self.sync, parent=self)
-        self.table = QTableView()
-        self.table.setObjectName("customer_table")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(24)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in enumerate((200, 130, 120, 70)):
-            self.table.setColumnWidth(column, width)
+        self.table = list_table(self.model, "customer_table", (200, 130, 120, 70))
         self.table.setColumnHidden(3, not all_branches)
         self.detail = CustomerDetail(self.sync, self.current_purpose)
 
