@@ -159,3 +159,39 @@ def test_every_identity_security_event_kind_is_a_known_audit_action():
     from server.auth.security_events import EventKind
 
     assert {kind.value for kind in EventKind} <= SECURITY_ACTIONS
+
+
+def _read_member_by_member(data: bytes) -> AuditEvent:
+    """What parse_event's general path decides, without its canonical-pattern shortcut."""
+    event = event_from_value(json.loads(data))
+    if event.to_bytes() != data:
+        raise FormatError("event", "is not in canonical form")
+    return event
+
+
+@given(
+    base=st.sampled_from(["device", "server"]),
+    position=st.integers(min_value=0, max_value=400),
+    byte=st.binary(min_size=1, max_size=2),
+    delete=st.booleans(),
+)
+def test_the_canonical_shortcut_decides_exactly_as_reading_member_by_member(base, position, byte, delete):
+    event = (
+        device_event()
+        if base == "device"
+        else AuditEvent(
+            event_id=uuid.uuid4(), occurred_at=WHEN, signer="server:0123456789abcdef", action="lockout"
+        )
+    )
+    data = event.to_bytes()
+    position %= len(data)
+    changed = data[:position] + (b"" if delete else byte) + data[position + (1 if delete else 0) :]
+    try:
+        expected: AuditEvent | type[Exception] = _read_member_by_member(changed)
+    except (FormatError, ValueError, UnicodeDecodeError, TypeError, KeyError):
+        expected = FormatError
+    if expected is FormatError:
+        with pytest.raises(FormatError):
+            parse_event(changed)
+    else:
+        assert parse_event(changed) == expected
