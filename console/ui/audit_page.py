@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from console.audit.copy import FILTER_COLUMNS, AuditCopy, CopyState, EntryDetail, EntryFilter, StoredFinding
+from console.audit.copy import AuditCopy, CopyState, EntryDetail, EntryFilter, StoredFinding
 from console.audit.download import Downloader, DownloadOutcome
 from console.audit.export import Exported, ExportRequest, export_bundle
 from console.audit.verify import Verification, verify_copy
@@ -251,7 +251,7 @@ class AuditorPage(QWidget):
 
         def read(store: LocalStore) -> tuple[CopyState, dict[str, list[str]], list[StoredFinding]]:
             copy = AuditCopy(store)
-            choices = {name: copy.distinct(name) for name in CHOICE_COLUMNS if name in FILTER_COLUMNS}
+            choices = {name: copy.distinct(name) for name in CHOICE_COLUMNS}
             return copy.state(), choices, copy.findings()
 
         self.sync.run_blocking(read, on_success=self._loaded, on_failure=self._show_error)
