@@ -36,6 +36,7 @@ __all__ = [
     "CertificateError",
     "DecryptionError",
     "KdfParams",
+    "KeyUnwrapper",
     "certificate_fingerprint",
     "derive_key_from_password",
     "generate_aes_key",
@@ -75,8 +76,13 @@ class CertificateError(ValueError):
     """Bytes given as a certificate are neither a PEM nor a DER X.509 certificate."""
 
 
+_BYTES_LIKE: Final = (bytes, bytearray, memoryview)
+
+
 def _require_bytes(value: object, name: str) -> bytes:
-    if not isinstance(value, bytes | bytearray | memoryview):
+    if type(value) is bytes:
+        return value
+    if not isinstance(value, _BYTES_LIKE):
         raise TypeError(f"{name} must be bytes, not {type(value).__name__}")
     return bytes(value)
 
@@ -177,7 +183,10 @@ def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
 
 def open_sealed(key: bytes, blob: bytes, associated_data: bytes) -> bytes:
     """Reverse :func:`seal`; :class:`DecryptionError` for anything that does not authenticate."""
-    aes = AESGCM(_require_key(key, "AES key", AES_KEY_SIZE))
+    return _open(AESGCM(_require_key(key, "AES key", AES_KEY_SIZE)), blob, associated_data)
+
+
+def _open(aes: AESGCM, blob: bytes, associated_data: bytes) -> bytes:
     blob = _require_bytes(blob, "sealed blob")
     associated_data = _require_bytes(associated_data, "associated data")
     if len(blob) < 1 + NONCE_SIZE + _TAG_SIZE:
@@ -208,10 +217,20 @@ def wrap_key(kek: bytes, dek: bytes, context: str | bytes) -> bytes:
 
 def unwrap_key(kek: bytes, wrapped: bytes, context: str | bytes) -> bytes:
     """Reverse :func:`wrap_key`; :class:`DecryptionError` on any mismatch."""
-    dek = open_sealed(kek, wrapped, _wrap_aad(context))
-    if len(dek) != AES_KEY_SIZE:
-        raise DecryptionError("unwrapped key has the wrong length")
-    return dek
+    return KeyUnwrapper(kek).unwrap(wrapped, context)
+
+
+class KeyUnwrapper:
+    """:func:`unwrap_key` under one key-encryption key, set up once for many data keys."""
+
+    def __init__(self, kek: bytes) -> None:
+        self._aes = AESGCM(_require_key(kek, "AES key", AES_KEY_SIZE))
+
+    def unwrap(self, wrapped: bytes, context: str | bytes) -> bytes:
+        dek = _open(self._aes, wrapped, _wrap_aad(context))
+        if len(dek) != AES_KEY_SIZE:
+            raise DecryptionError("unwrapped key has the wrong length")
+        return dek
 
 
 # --- Keyed hash -----------------------------------------------------------------------------

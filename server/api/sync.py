@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from server.auth.authorizer import principal_of
 from server.auth.permissions import Permission
-from server.http.messages import Request
+from server.http.messages import Request, Response
 from server.http.routing import Requires, Router
 from server.sync.service import SyncService, check_protocol
 from shared.sync.protocol import PokeResponse, PullRequest, PullResponse, PushRequest, PushResponse
@@ -44,9 +44,11 @@ def sync_routes(router: Router, service: SyncService) -> None:
         summary="The next page of changes to the records this device may hold.",
         tags=["sync"],
         errors=[403, 409, 426],
+        response=PullResponse,
     )
-    async def sync_pull(request: Request, body: PullRequest) -> PullResponse:
-        return await service.pull(principal_of(request), body)
+    async def sync_pull(request: Request, body: PullRequest) -> Response:
+        answer = await service.answer_pull(principal_of(request), body)
+        return Response(status=200, body=answer.to_json())
 
     @router.post(
         "/api/v1/sync/poke",

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from server.auth.columns import UTCDateTime
 from server.config import Settings
 from server.db.engine import Database
+from server.db.raw import unconverted, uuid_hex
 from server.db.urls import redacted
 
 SCHEMA_VERSION = 1
@@ -86,18 +87,18 @@ class CustomerKeyStore:
                 )
 
     async def wrapped_keys(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-        wanted = list(customer_ids)
+        wanted = {customer_id.hex: customer_id for customer_id in customer_ids}
         if not wanted:
             return {}
         async with self.database.transaction() as connection:
             rows = (
                 await connection.execute(
-                    select(customer_keys.c.customer_id, customer_keys.c.wrapped_key).where(
-                        customer_keys.c.customer_id.in_(wanted)
+                    select(unconverted(customer_keys.c.customer_id), customer_keys.c.wrapped_key).where(
+                        customer_keys.c.customer_id.in_(list(wanted.values()))
                     )
                 )
             ).all()
-        return {row.customer_id: row.wrapped_key for row in rows}
+        return {wanted[uuid_hex(row[0])]: bytes(row[1]) for row in rows}
 
     async def store(self, customer_id: uuid.UUID, wrapped_key: bytes, now: dt.datetime) -> bytes:
         """Keep a new customer's key (committed at once); if one exists, it wins and is returned."""

@@ -38,7 +38,13 @@ class CustomerRegister:
         return cls(
             store=store,
             commands=CustomerCommands(store),
-            synced=SyncedType(name="customer", code=CUSTOMER_TYPE_CODE, table=customers, load=store.records),
+            synced=SyncedType(
+                name="customer",
+                code=CUSTOMER_TYPE_CODE,
+                table=customers,
+                columns=store.sync_columns,
+                encode=store.encoded,
+            ),
         )
 
     async def start(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.crypto import generate_aes_key, keyed_hash, open_sealed, seal, unwrap_key, wrap_key
+from shared.crypto import KeyUnwrapper, generate_aes_key, keyed_hash, open_sealed, seal, wrap_key
 
 
 class CustomerVault:
@@ -14,6 +14,7 @@ class CustomerVault:
 
     def __init__(self, master_key: bytes) -> None:
         self._master = master_key
+        self._unwrapper = KeyUnwrapper(master_key)
         self._search_key = keyed_hash(master_key, b"customer-search-v1", "kluis/derive/customer-search")
 
     @staticmethod
@@ -26,7 +27,7 @@ class CustomerVault:
         return key, wrap_key(self._master, key, self._context(customer_id))
 
     def unwrap(self, customer_id: uuid.UUID, wrapped_key: bytes) -> bytes:
-        return unwrap_key(self._master, wrapped_key, self._context(customer_id))
+        return self._unwrapper.unwrap(wrapped_key, self._context(customer_id))
 
     def seal(self, customer_id: uuid.UUID, key: bytes, personal: bytes) -> bytes:
         return seal(key, personal, self._context(customer_id))

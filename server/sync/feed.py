@@ -3,12 +3,15 @@ read in pages that never pass a change that may still commit."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, literal, or_, select, tuple_, union_all
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.sync.cursor import Cursor, FeedKey
@@ -18,18 +21,21 @@ from server.sync.tables import sync_tombstones
 
 DELETE, PUT = 0, 1
 
-Loader = Callable[[Sequence[Row[Any]]], Awaitable[list[dict[str, Any]]]]
+Encoder = Callable[[Sequence[Row[Any]]], Awaitable[list[bytes]]]
+"""Given rows of (position, id, version, *columns), the JSON object a device receives for each."""
 
 
 @dataclass(frozen=True)
 class SyncedType:
-    """A record type devices hold.  Its table has ``id``, ``bucket`` and ``position``
-    columns; ``load`` turns full rows into the data a device receives."""
+    """A record type devices hold.  Its table has ``id``, ``bucket``, ``position`` and
+    ``version`` columns; the feed reads ``columns`` beside them and ``encode`` turns those
+    rows into the JSON a device receives (encoded once, straight into the pull answer)."""
 
     name: str
     code: int
     table: Table
-    load: Loader
+    columns: Sequence[ColumnElement[Any]]
+    encode: Encoder
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,15 @@ class FeedChange:
     type: str
     id: uuid.UUID
     version: int | None
-    data: dict[str, Any] | None
+    encoded: bytes | None
+    """The record's data as a JSON object (``None`` for a deletion)."""
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        if self.encoded is None:
+            return None
+        value: dict[str, Any] = json.loads(self.encoded)
+        return value
 
 
 @dataclass(frozen=True)
@@ -81,42 +95,53 @@ class ChangeFeed:
             raise ValueError("synced types need distinct names and codes")
         self.types = {synced.code: synced for synced in types}
 
-    def _keys(self, scope: Scope, cursor: Cursor, watermark: int, limit: int) -> Select[Any]:
-        parts: list[Select[Any]] = []
-        for synced in self.types.values():
-            table = synced.table
-            conditions = [
-                table.c.position < watermark,
-                _after_records(table, synced.code, cursor.after, cursor.position),
-            ]
-            if scope.buckets is not None:
-                conditions.append(table.c.bucket.in_(sorted(scope.buckets)))
-            parts.append(
-                select(
-                    table.c.position.label("position"),
-                    literal(synced.code).label("record_type"),
-                    table.c.id.label("record_id"),
-                    literal(PUT).label("kind"),
-                ).where(*conditions)
-            )
-        t = sync_tombstones.c
-        tombstone_conditions = [t.position < watermark, _after_tombstones(cursor.after, cursor.position)]
+    def _records(
+        self, synced: SyncedType, scope: Scope, cursor: Cursor, watermark: int, limit: int
+    ) -> Select[Any]:
+        """The type's next ``limit`` records in its index order, which is the feed's order
+        within one type."""
+        table = synced.table
+        conditions = [
+            table.c.position < watermark,
+            _after_records(table, synced.code, cursor.after, cursor.position),
+        ]
         if scope.buckets is not None:
-            tombstone_conditions.append(t.bucket.in_(sorted(scope.buckets)))
-        parts.append(
-            select(
-                t.position.label("position"),
-                t.record_type.label("record_type"),
-                t.record_id.label("record_id"),
-                literal(DELETE).label("kind"),
-            ).where(*tombstone_conditions)
-        )
-        merged = union_all(*parts).subquery("feed")
+            conditions.append(table.c.bucket.in_(sorted(scope.buckets)))
         return (
-            select(merged.c.position, merged.c.record_type, merged.c.record_id, merged.c.kind)
-            .order_by(merged.c.position, merged.c.record_type, merged.c.record_id, merged.c.kind)
+            select(table.c.position, table.c.id, table.c.version, *synced.columns)
+            .where(*conditions)
+            .order_by(table.c.position, table.c.id)
             .limit(limit)
         )
+
+    @staticmethod
+    def _tombstones(scope: Scope, cursor: Cursor, watermark: int, limit: int) -> Select[Any]:
+        t = sync_tombstones.c
+        conditions = [t.position < watermark, _after_tombstones(cursor.after, cursor.position)]
+        if scope.buckets is not None:
+            conditions.append(t.bucket.in_(sorted(scope.buckets)))
+        return (
+            select(t.position, t.record_type, t.record_id)
+            .where(*conditions)
+            .order_by(t.position, t.record_type, t.record_id)
+            .limit(limit)
+        )
+
+    async def _next(
+        self, connection: AsyncConnection, scope: Scope, cursor: Cursor, watermark: int, limit: int
+    ) -> list[tuple[FeedKey, Row[Any] | None]]:
+        """The next ``limit`` changes in feed order: each type's and the tombstones' next
+        ``limit`` in index order, merged."""
+        streams: list[list[tuple[FeedKey, Row[Any] | None]]] = []
+        for synced in self.types.values():
+            rows = (await connection.execute(self._records(synced, scope, cursor, watermark, limit))).all()
+            streams.append([(FeedKey(int(row[0]), synced.code, _uuid(row[1]), PUT), row) for row in rows])
+        tombstones = (await connection.execute(self._tombstones(scope, cursor, watermark, limit))).all()
+        streams.append(
+            [(FeedKey(int(row[0]), int(row[1]), _uuid(row[2]), DELETE), None) for row in tombstones]
+        )
+        merged = heapq.merge(*streams, key=lambda item: item[0])
+        return list(itertools.islice(merged, limit))
 
     async def page(
         self, connection: AsyncConnection, scope: Scope, cursor: Cursor | None, limit: int
@@ -131,14 +156,11 @@ class ChangeFeed:
             return FeedPage(
                 [], Cursor(scope.key, watermark), has_more=False, reset=reset, watermark=watermark
             )
-        rows = (await connection.execute(self._keys(scope, cursor, watermark, limit))).all()
-        keys = [
-            FeedKey(int(row.position), int(row.record_type), _uuid(row.record_id), int(row.kind))
-            for row in rows
-        ]
-        changes = await self._materialise(connection, keys)
-        if len(keys) == limit:
-            next_cursor = Cursor(scope.key, keys[-1].position, after=keys[-1])
+        found = await self._next(connection, scope, cursor, watermark, limit)
+        changes = await self._encode(found)
+        if len(found) == limit:
+            last = found[-1][0]
+            next_cursor = Cursor(scope.key, last.position, after=last)
             return FeedPage(changes, next_cursor, has_more=True, reset=reset, watermark=watermark)
         return FeedPage(
             changes, Cursor(scope.key, watermark), has_more=False, reset=reset, watermark=watermark
@@ -149,28 +171,26 @@ class ChangeFeed:
         watermark because an older transaction is still open."""
         if scope.buckets is not None and not scope.buckets:
             return False
-        query = self._keys(scope, cursor, 2**63 - 1, 1)
-        return (await connection.execute(query)).first() is not None
+        return bool(await self._next(connection, scope, cursor, 2**63 - 1, 1))
 
-    async def _materialise(self, connection: AsyncConnection, keys: list[FeedKey]) -> list[FeedChange]:
-        wanted: dict[int, list[uuid.UUID]] = {}
-        for key in keys:
-            if key.kind == PUT:
-                wanted.setdefault(key.record_type, []).append(key.record_id)
-        loaded: dict[tuple[int, uuid.UUID], tuple[int, dict[str, Any]]] = {}
-        for code, ids in wanted.items():
-            synced = self.types[code]
-            rows = (await connection.execute(select(synced.table).where(synced.table.c.id.in_(ids)))).all()
-            for row, data in zip(rows, await synced.load(rows), strict=True):
-                loaded[(code, row.id)] = (int(row.version), data)
+    async def _encode(self, found: list[tuple[FeedKey, Row[Any] | None]]) -> list[FeedChange]:
+        by_type: dict[int, list[Row[Any]]] = {}
+        for key, row in found:
+            if row is not None:
+                by_type.setdefault(key.record_type, []).append(row)
+        encoded: dict[int, Iterator[bytes]] = {
+            code: iter(await self.types[code].encode(rows)) for code, rows in by_type.items()
+        }
         changes: list[FeedChange] = []
-        for key in keys:
-            name = self.types[key.record_type].name if key.record_type in self.types else "unknown"
-            if key.kind == DELETE:
+        for key, row in found:
+            synced = self.types.get(key.record_type)
+            name = synced.name if synced is not None else "unknown"
+            if row is None:
                 changes.append(FeedChange("delete", name, key.record_id, None, None))
             else:
-                version, data = loaded[(key.record_type, key.record_id)]
-                changes.append(FeedChange("put", name, key.record_id, version, data))
+                changes.append(
+                    FeedChange("put", name, key.record_id, int(row.version), next(encoded[key.record_type]))
+                )
         return changes
 
 

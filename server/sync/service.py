@@ -23,6 +23,7 @@ from server.auth.authorizer import Principal
 from server.db.engine import Database
 from server.http.errors import HTTPError
 from server.logs import fields
+from server.sync.answer import PullAnswer
 from server.sync.cursor import Cursor, InvalidCursor
 from server.sync.feed import ChangeFeed, FeedPage
 from server.sync.notify import ChangeNotifier
@@ -32,7 +33,6 @@ from server.sync.tables import sync_clients, sync_mutations
 from shared.sync.mutators import Rejection
 from shared.sync.protocol import (
     PROTOCOL_VERSION,
-    Change,
     Mutation,
     MutationResult,
     PokeResponse,
@@ -231,6 +231,10 @@ class SyncService:
             return None
 
     async def pull(self, principal: Principal, request: PullRequest) -> PullResponse:
+        """The pull answer as a model, read back from the bytes the API would send."""
+        return PullResponse.model_validate_json((await self.answer_pull(principal, request)).to_json())
+
+    async def answer_pull(self, principal: Principal, request: PullRequest) -> PullAnswer:
         check_protocol(request.schema_version)
         client = await self._client(principal, request.client_id)
         scope = scope_of(principal)
@@ -249,11 +253,8 @@ class SyncService:
                     .order_by(sync_mutations.c.mutation_id)
                 )
             ).all()
-        return PullResponse(
-            changes=[
-                Change.model_construct(op=c.op, type=c.type, id=c.id, version=c.version, data=c.data)
-                for c in page.changes
-            ],
+        envelope = PullResponse(
+            changes=[],
             cursor=page.cursor.encode(),
             last_mutation_id=confirmed,
             mutation_results=[
@@ -266,6 +267,7 @@ class SyncService:
             has_more=page.has_more,
             server_time=self.clock(),
         )
+        return PullAnswer(envelope, page.changes)
 
     async def _confirmed(self, connection: AsyncConnection, client_id: uuid.UUID, page: FeedPage) -> int:
         """The highest mutation id whose effects every page up to this one has delivered:

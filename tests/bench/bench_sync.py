@@ -8,7 +8,8 @@ and runs ``SyncEngine.sync_once`` while a ticker coroutine measures how late the
 runs.  Figures, each beside a baseline measured in the same run:
 
 * records per second end to end, beside a plain ``sqlite3`` ``executemany`` of the same
-  rows (the same JSON) into a fresh file;
+  rows (the same JSON) into a fresh file, and that same executemany into SQLCipher with the
+  vault's settings (the ceiling of any encrypted store here);
 * the console process's peak resident memory, beside its size before the sync;
 * the longest event-loop stall during the sync, beside the longest while idle;
 * a re-sync after 1% of the customers changed, beside a re-sync with nothing changed.
@@ -290,10 +291,7 @@ def console_main(base_url: str, ca_file: str, login: dict[str, Any], profile: st
 # --- the baseline and the profile ----------------------------------------------------------
 
 
-def sqlite_baseline(rows: list[tuple[str, str, int, str]], directory: Path) -> float:
-    """Records per second of a plain executemany of the same rows into a fresh sqlite3 file."""
-    path = directory / "baseline.db"
-    connection = sqlite3.connect(path)
+def _bulk_insert_rate(connection: Any, rows: list[tuple[str, str, int, str]]) -> float:
     connection.execute(
         "CREATE TABLE records (type TEXT, id TEXT, version INTEGER, data TEXT, PRIMARY KEY (type, id))"
     )
@@ -305,13 +303,34 @@ def sqlite_baseline(rows: list[tuple[str, str, int, str]], directory: Path) -> f
     return len(rows) / seconds
 
 
+def sqlite_baseline(rows: list[tuple[str, str, int, str]], directory: Path) -> float:
+    """Records per second of a plain executemany of the same rows into a fresh sqlite3 file."""
+    return _bulk_insert_rate(sqlite3.connect(directory / "baseline.db"), rows)
+
+
+def sqlcipher_baseline(rows: list[tuple[str, str, int, str]], directory: Path) -> float:
+    """The same executemany into a fresh SQLCipher file opened with the vault's settings:
+    the most any encrypted store on this machine could take the rows in."""
+    import sqlcipher3
+
+    from console.vault.database import CIPHER_SETTINGS, CONNECTION_SETTINGS
+
+    connection = sqlcipher3.connect(directory / "baseline-cipher.db")
+    connection.execute(f"PRAGMA key = \"x'{os.urandom(32).hex()}'\"")
+    for pragma in (*CIPHER_SETTINGS, *CONNECTION_SETTINGS, "PRAGMA journal_mode = WAL"):
+        connection.execute(pragma)
+    return _bulk_insert_rate(connection, rows)
+
+
 async def profile_server_pull(settings: Settings, pages: int = 10, limit: int = 5000) -> str:
-    """The server's half of a pull (feed page and materialising sealed customers), in-process
-    under cProfile: the top functions by cumulative time."""
+    """The server's half of a pull (feed page, opening sealed customers, the answer's bytes),
+    in-process under cProfile: the top functions by cumulative time."""
     from server.customers.service import CustomerRegister
+    from server.sync.answer import PullAnswer
     from server.sync.cursor import Cursor
     from server.sync.feed import ChangeFeed
     from server.sync.scope import Scope
+    from shared.sync.protocol import PullResponse
 
     register = CustomerRegister.create(settings)
     await register.start()
@@ -326,7 +345,18 @@ async def profile_server_pull(settings: Settings, pages: int = 10, limit: int = 
             async with database.snapshot() as connection:
                 page = await feed.page(connection, scope, cursor, limit)
             cursor = page.cursor
-            json.dumps([change.data for change in page.changes])
+            PullAnswer(
+                PullResponse(
+                    changes=[],
+                    cursor=cursor.encode(),
+                    last_mutation_id=0,
+                    mutation_results=[],
+                    reset=page.reset,
+                    has_more=page.has_more,
+                    server_time=dt.datetime.now(dt.UTC),
+                ),
+                page.changes,
+            ).to_json()
         profiler.disable()
     finally:
         await register.close()
@@ -393,10 +423,18 @@ def run_backend(name: str, database_url: str, report: Report, work: Path) -> Non
     for step, seconds in sorted(first["breakdown"].items(), key=lambda item: -item[1]):
         print(f"    {step:<40} {seconds:8.2f}")
     baseline = sqlite_baseline(rows, data_dir)
+    cipher_baseline = sqlcipher_baseline(rows, data_dir)
     rate = first["records"] / first["seconds"]
     report(
         f"initial sync {RECORDS:,}, {name} server",
         rate,
+        "records/s",
+        baseline,
+        "sqlite3 executemany same rows",
+    )
+    report(
+        f"SQLCipher executemany same rows (vault settings), {name} run",
+        cipher_baseline,
         "records/s",
         baseline,
         "sqlite3 executemany same rows",

@@ -21,6 +21,7 @@ from shared.crypto import (
     CertificateError,
     DecryptionError,
     KdfParams,
+    KeyUnwrapper,
     certificate_fingerprint,
     derive_key_from_password,
     generate_aes_key,
@@ -161,6 +162,23 @@ def test_wrap_and_unwrap_key() -> None:
         unwrap_key(kek, wrapped, "tenant:2/field:id_number")
     with pytest.raises(DecryptionError):
         unwrap_key(generate_aes_key(), wrapped, "tenant:1/field:id_number")
+
+
+def test_key_unwrapper_reuses_one_kek_for_many_keys() -> None:
+    kek = generate_aes_key()
+    unwrapper = KeyUnwrapper(kek)
+    keys = {f"customer:{n}": generate_aes_key() for n in range(5)}
+    wrapped = {context: wrap_key(kek, dek, context) for context, dek in keys.items()}
+    assert {context: unwrapper.unwrap(blob, context) for context, blob in wrapped.items()} == keys
+    assert unwrapper.unwrap(bytearray(wrapped["customer:0"]), memoryview(b"customer:0")) == keys["customer:0"]
+    with pytest.raises(DecryptionError):
+        unwrapper.unwrap(wrapped["customer:0"], "customer:1")
+    with pytest.raises(DecryptionError):
+        KeyUnwrapper(generate_aes_key()).unwrap(wrapped["customer:0"], "customer:0")
+    with pytest.raises(TypeError, match="sealed blob must be bytes"):
+        unwrapper.unwrap("not bytes", "customer:0")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="32 bytes"):
+        KeyUnwrapper(b"short")
 
 
 def test_wrapped_key_is_not_a_sealed_field() -> None:

@@ -6,20 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import random
 import uuid
 
 import pytest
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Uuid, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from server.auth.accounts import Actor, create_branch
-from server.customers.service import CustomerRegister
+from server.customers.service import CUSTOMER_TYPE_CODE, CustomerRegister
 from server.customers.tables import customers
 from server.db.engine import Database
 from server.sync.cursor import Cursor
-from server.sync.feed import ChangeFeed
+from server.sync.feed import ChangeFeed, SyncedType
 from server.sync.positions import write_position
 from server.sync.scope import Scope
+from server.sync.tables import sync_tombstones
 from shared.customers import Customer, CustomerFields
 from testkit.sync import customer_fields, make_register
 
@@ -157,3 +160,82 @@ async def test_concurrent_writers_and_readers_converge(world):
                 break
             await asyncio.sleep(0.05)
         assert state == server_state
+
+
+widgets = Table(
+    "test_widgets",
+    MetaData(),
+    Column("id", Uuid(), primary_key=True),
+    Column("bucket", String(64), nullable=False),
+    Column("position", BigInteger(), nullable=False),
+    Column("version", Integer(), nullable=False),
+    Column("label", String(40), nullable=False),
+)
+WIDGET_CODE = 99
+
+
+async def encode_widgets(rows):
+    return [json.dumps({"label": row.label}).encode() for row in rows]
+
+
+WIDGETS = SyncedType("widget", WIDGET_CODE, widgets, (widgets.c.label,), encode_widgets)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 7, 100])
+async def test_types_and_tombstones_merge_in_feed_order_at_any_page_size(world, limit):
+    """Each type and the tombstones are read in their own index order and merged: pages of
+    any size deliver every change once, in (position, type, id, kind) order."""
+    database, register, branch_id = world
+    async with database.engine.begin() as connection:
+        await connection.run_sync(widgets.metadata.create_all)
+    expected: list[tuple[int, int, uuid.UUID, int, str]] = []
+    for round_ in range(4):
+        customer = make_customer(branch_id, f"Merge{round_}")
+        await write(database, register, customer)
+        async with database.transaction() as connection:
+            position = (
+                await connection.execute(select(customers.c.position).where(customers.c.id == customer.id))
+            ).scalar_one()
+        expected.append((position, CUSTOMER_TYPE_CODE, customer.id, 1, "put"))
+        async with database.transaction(write=True) as connection:
+            position = await write_position(connection)
+            reborn = uuid.uuid4()
+            for widget_id in (uuid.uuid4(), uuid.uuid4(), reborn):
+                await connection.execute(
+                    insert(widgets).values(
+                        id=widget_id, bucket="widgets", position=position, version=1, label=f"w{round_}"
+                    )
+                )
+                expected.append((position, WIDGET_CODE, widget_id, 1, "put"))
+            # A deletion at the same position as a put of the same record sorts before it.
+            for record_type, record_id in ((WIDGET_CODE, reborn), (CUSTOMER_TYPE_CODE, uuid.uuid4())):
+                await connection.execute(
+                    insert(sync_tombstones).values(
+                        position=position,
+                        bucket="widgets",
+                        record_type=record_type,
+                        record_id=record_id,
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+                expected.append((position, record_type, record_id, 0, "delete"))
+    expected.sort()
+    feed = ChangeFeed([register.synced, WIDGETS])
+    delivered = []
+    cursor = None
+    while True:
+        async with database.snapshot() as connection:
+            page = await feed.page(connection, ALL, cursor, limit)
+        assert len(page.changes) <= limit
+        delivered.extend(page.changes)
+        cursor = page.cursor
+        if not page.has_more:
+            break
+    names = {CUSTOMER_TYPE_CODE: "customer", WIDGET_CODE: "widget"}
+    assert [(c.type, c.id, c.op) for c in delivered] == [
+        (names[code], record_id, op) for _, code, record_id, _, op in expected
+    ]
+    labels = [c.data["label"] for c in delivered if c.type == "widget" and c.op == "put"]
+    assert labels == sorted(labels)
+    customer_puts = [c for c in delivered if c.type == "customer" and c.op == "put"]
+    assert [c.data["fields"]["first_names"] for c in customer_puts] == [f"Merge{n}" for n in range(4)]
