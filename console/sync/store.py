@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, delete, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -26,7 +27,7 @@ from console.vault.database import IMMEDIATE
 from console.vault.records import OutboxEvent, add_audit_event, pending_audit_events
 from console.vault.schema import audit_outbox
 from shared.audit.event import SignedEvent
-from shared.sync.client import ClientState, PullOutcome, PushOutcome, SyncClient
+from shared.sync.client import ClientState, PullOutcome, PushOutcome, SyncClient, SyncProtocolError
 from shared.sync.mutators import Rejection
 from shared.sync.protocol import Change, Mutation, MutationResult
 
@@ -54,6 +55,14 @@ class StoreFailed(ConsoleError):
 
 def _locked(error: OperationalError) -> bool:
     return "locked" in str(error.orig).lower() or "busy" in str(error.orig).lower()
+
+
+def _json_text(data: Any) -> str:
+    try:
+        return orjson.dumps(data).decode()
+    except orjson.JSONEncodeError:
+        # Only what JSON cannot hold in 64 bits gets here (the data was parsed from JSON).
+        raise SyncProtocolError("a record from the server cannot be stored") from None
 
 
 def utc_now() -> dt.datetime:
@@ -149,6 +158,11 @@ class EventResult:
 
 
 StagedRow = tuple[str, str, str, int | None, str | None, str, str | None, bytes | None, bytes | None]
+
+DERIVED_COLUMNS = ("sort_key", "branch_id", "id_hash", "phone_hash")
+
+StagedPage = tuple[PullOutcome, Sequence[StagedRow]]
+"""One page of a pull: what it did to the protocol state, and its rows for ``sync_staging``."""
 
 BULK_CACHE_KIB = 131072
 """Page cache for staging and applying pulls.  Records arrive in UUID order, so every index
@@ -431,7 +445,7 @@ class LocalStore:
                     str(change.id),
                     "put",
                     change.version,
-                    json.dumps(change.data, separators=(",", ":")),
+                    _json_text(change.data),
                     derived.sort_key,
                     derived.branch_id,
                     derived.id_hash,
@@ -440,22 +454,25 @@ class LocalStore:
             )
         return rows
 
-    def stage(self, outcome: PullOutcome, rows: Sequence[StagedRow]) -> None:
-        """Keep one page of a pull, and where the pull has got to, in one transaction."""
+    def stage(self, pages: Sequence[StagedPage]) -> None:
+        """Keep pages of a pull, and where the pull has got to, in one transaction."""
         with self.writing() as connection, bulk_cache(connection):
-            current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
-            before = Staging.from_json(current) if current else None
+            self._stage(connection, pages)
+
+    def _stage(self, connection: Connection, pages: Sequence[StagedPage]) -> None:
+        current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
+        before = Staging.from_json(current) if current else None
+        for outcome, rows in pages:
             if outcome.reset:
                 connection.execute(text("DELETE FROM sync_staging"))
-            results = (*(before.results if before else ()), *outcome.results)
             state = outcome.state
-            staging = Staging(
+            before = Staging(
                 cursor=state.cursor or "",
                 last_mutation_id=state.last_mutation_id,
                 confirmed_mutation_id=state.confirmed_mutation_id,
                 results_after=state.results_after,
                 reset=outcome.reset or (before.reset if before else False),
-                results=results,
+                results=(*(before.results if before else ()), *outcome.results),
                 # Counted over-generously (a put may later replace a staged delete): it only
                 # says whether applying must look for deletions at all.
                 deletes=(0 if outcome.reset or before is None else before.deletes)
@@ -467,13 +484,33 @@ class LocalStore:
                     "id_hash, phone_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     list(rows),
                 )
-            connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": staging.to_json()})
+        if before is not None:
+            connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": before.to_json()})
 
-    def apply_staged(self) -> Applied:
-        """Apply the staged pull with its cursor, results and confirmations, and rebase, in
-        one transaction: the screens see the state before it or after it, nothing between."""
+    @staticmethod
+    def _update_derived(connection: Connection) -> None:
+        """Bring the derived columns of records already held (and not edited here, where
+        rebasing keeps them) up to date, each only where it changed: every derived column is
+        indexed, and rewriting an unchanged index entry costs a page written at commit."""
+        for column in DERIVED_COLUMNS:
+            connection.execute(
+                text(
+                    f"""
+                    UPDATE sync_records SET {column} = s.{column} FROM sync_staging AS s
+                    WHERE s.op = 'put' AND s.type = sync_records.type AND s.id = sync_records.id
+                        AND sync_records.local_data IS NULL AND sync_records.{column} IS NOT s.{column}
+                    """  # noqa: S608 - column names from DERIVED_COLUMNS, not input
+                )
+            )
+
+    def apply_staged(self, last_pages: Sequence[StagedPage] = ()) -> Applied:
+        """Stage ``last_pages``, then apply the whole staged pull with its cursor, results and
+        confirmations, and rebase, in one transaction: the screens see the state before it
+        or after it, nothing between."""
         now = self._clock()
         with self.writing() as connection, bulk_cache(connection):
+            if last_pages:
+                self._stage(connection, last_pages)
             current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
             if current is None:
                 raise RuntimeError("no pull is staged")
@@ -482,23 +519,23 @@ class LocalStore:
                 connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
                 connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
             changes = connection.execute(text("SELECT count(*) FROM sync_staging")).scalar_one()
+            held = connection.execute(
+                text("SELECT EXISTS (SELECT 1 FROM sync_records WHERE local_data IS NULL)")
+            ).scalar_one()
             connection.execute(
                 text(
                     """
                     INSERT INTO sync_records (type, id, version, server_data, sort_key, branch_id,
                         id_hash, phone_hash)
                     SELECT type, id, version, data, sort_key, branch_id, id_hash, phone_hash
-                    FROM sync_staging WHERE op = 'put'
+                    FROM sync_staging WHERE op = 'put' ORDER BY type, id
                     ON CONFLICT (type, id) DO UPDATE SET
-                        version = excluded.version,
-                        server_data = excluded.server_data,
-                        sort_key = CASE WHEN local_data IS NULL THEN excluded.sort_key ELSE sort_key END,
-                        branch_id = CASE WHEN local_data IS NULL THEN excluded.branch_id ELSE branch_id END,
-                        id_hash = CASE WHEN local_data IS NULL THEN excluded.id_hash ELSE id_hash END,
-                        phone_hash = CASE WHEN local_data IS NULL THEN excluded.phone_hash ELSE phone_hash END
+                        version = excluded.version, server_data = excluded.server_data
                     """
                 )
             )
+            if held:
+                self._update_derived(connection)
             if staging.deletes:
                 connection.execute(
                     text(

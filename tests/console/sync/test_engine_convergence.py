@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 
+from console.sync import engine as sync_engine
 from console.sync.engine import PULL_PATH, PUSH_PATH
 from console.sync.errors import SyncUnavailable
 from testkit.console_sync import server_customer_versions
@@ -111,6 +112,31 @@ def test_lost_answers_are_retried_without_applying_anything_twice(run, consoles)
     assert len(versions) == 123
     assert versions[created[0]] == 2  # created once, updated once: the resent batch was skipped
     assert all(versions[customer] == 1 for customer in created[1:])
+
+
+def test_a_long_pull_keeps_its_batches_and_a_cut_resumes_after_the_last_one(run, consoles, monkeypatch):
+    monkeypatch.setattr(sync_engine, "STAGE_BATCH_ROWS", 50)  # each 50-record page is kept at once
+
+    async def scenario():
+        teller = await consoles.sign_in(await consoles.staff("zanele", "teller"))
+        for n in range(120):
+            await teller.create_customer(surname=f"Batch{n:03d}")
+        await teller.sync()
+        other = await consoles.sign_in(await consoles.staff("themba", "teller"))
+        other.flaky.lose(PULL_PATH, after=2)  # pages of 50, 50 and 20: the third answer is lost
+        with pytest.raises(SyncUnavailable):
+            await other.sync()
+        _, staging = await other.blocking(other.store.sync_client)
+        assert staging is not None
+        assert staging.cursor
+        assert await other.customers() == {}  # kept, but not shown until the pull completes
+        before = other.flaky.sent.count(PULL_PATH)
+        await other.sync()
+        assert await other.customers() == await teller.customers()
+        assert len(await other.customers()) == 120
+        return other.flaky.sent.count(PULL_PATH) - before
+
+    assert run(scenario()) == 1  # only the lost page was asked for again
 
 
 def test_a_refused_change_needs_attention_and_its_optimistic_effect_goes(run, consoles):

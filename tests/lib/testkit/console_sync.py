@@ -87,19 +87,22 @@ class RecordingListener:
 
 class FlakySession:
     """The session, with answers that can be made to get lost on the way back: the server
-    did the work, the console never heard (``lose(path, times)``)."""
+    did the work, the console never heard (``lose(path, times, after)``)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.lost: dict[str, int] = {}
+        self.passing: dict[str, int] = {}
         self.sent: list[str] = []
 
     @property
     def identity(self) -> Any:
         return self.session.identity
 
-    def lose(self, path: str, times: int = 1) -> None:
+    def lose(self, path: str, times: int = 1, *, after: int = 0) -> None:
+        """Lose the next ``times`` answers to ``path`` once ``after`` more have arrived."""
         self.lost[path] = times
+        self.passing[path] = after
 
     async def request(
         self,
@@ -112,7 +115,9 @@ class FlakySession:
     ) -> httpx.Response:
         response = await self.session.request(method, path, json=json, timeout=timeout, accept=accept)
         self.sent.append(path)
-        if self.lost.get(path, 0) > 0:
+        if self.passing.get(path, 0) > 0:
+            self.passing[path] -= 1
+        elif self.lost.get(path, 0) > 0:
             self.lost[path] -= 1
             raise ServerUnreachable(str(response.request.url.host), "the connection broke (test)")
         return response

@@ -1,0 +1,60 @@
+"""Pull pages are decoded once and validated in slices; anything malformed is an unreadable
+answer (retried), never a crash, and a good page reads exactly as the model would."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import httpx
+import pytest
+
+from console.sync import engine
+from console.sync.engine import parse_pull
+from console.sync.errors import SyncUnavailable
+from shared.sync.protocol import PullResponse
+
+
+def page(changes):
+    return {
+        "changes": changes,
+        "cursor": "c1.all.9",
+        "last_mutation_id": 0,
+        "mutation_results": [],
+        "reset": False,
+        "has_more": True,
+        "server_time": dt.datetime(2026, 12, 1, tzinfo=dt.UTC).isoformat(),
+    }
+
+
+def answer(value):
+    return httpx.Response(200, content=value if isinstance(value, bytes) else json.dumps(value).encode())
+
+
+def test_a_page_in_many_slices_reads_as_the_model(monkeypatch):
+    monkeypatch.setattr(engine, "VALIDATE_SLICE", 3)
+    changes = [
+        {"op": "put", "type": "customer", "id": str(uuid.uuid4()), "version": n + 1, "data": {"n": n}}
+        for n in range(10)
+    ]
+    changes.append({"op": "delete", "type": "customer", "id": str(uuid.uuid4())})
+    body = page(changes)
+    assert parse_pull(answer(body)) == PullResponse.model_validate_json(json.dumps(body))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        page("not a list"),
+        page([{"op": "replace", "type": "customer", "id": str(uuid.uuid4())}]),
+        page([{"op": "put", "type": "customer", "id": "not-a-uuid", "version": 1, "data": {}}]),
+        {**page([]), "has_more": "perhaps"},
+        {**page([]), "unexpected": 1},
+    ],
+)
+def test_a_malformed_page_is_an_unreadable_answer(body):
+    with pytest.raises(SyncUnavailable, match="could not be read"):
+        parse_pull(answer(body))
