@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -327,10 +328,15 @@ class SyncEngine:
     # --- pull --------------------------------------------------------------------------
 
     def _digest(self, client: SyncClient, response: httpx.Response) -> tuple[PullOutcome, list[StagedRow]]:
-        """On a worker thread: parse a page, advance the client, compute the staged rows."""
+        """On a worker thread: parse a page, advance the client, compute the staged rows.
+        The outcome goes on without its parsed changes: a batch of pages waiting to be kept
+        holds only the rows (strings), which the garbage collector soon stops scanning,
+        rather than thousands of models and dicts that every full collection would visit
+        with the event loop stopped."""
         page = parse_pull(response)
         outcome = client.on_pull_response(page)
-        return outcome, self.store.staged_rows(outcome.changes)
+        rows = self.store.staged_rows(outcome.changes)
+        return dataclasses.replace(outcome, changes=()), rows
 
     def _fetch_page(self, client: SyncClient) -> asyncio.Task[httpx.Response]:
         body = client.pull_request(self._page_limit).model_dump(mode="json")

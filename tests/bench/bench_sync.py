@@ -127,6 +127,7 @@ class Ticker:
 
     def __init__(self) -> None:
         self.worst = 0.0
+        self.worst_span = (0.0, 0.0)
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
@@ -134,7 +135,9 @@ class Ticker:
         while True:
             before = loop.time()
             await asyncio.sleep(TICK)
-            self.worst = max(self.worst, loop.time() - before - TICK)
+            late = loop.time() - before - TICK
+            if late > self.worst:
+                self.worst, self.worst_span = late, (before + TICK, loop.time())
 
     def start(self) -> None:
         self.worst = 0.0
@@ -172,9 +175,17 @@ class Timed:
         self._blocking = blocking
         self._request = request
         self.seconds: dict[str, float] = {}
+        self.spans: list[tuple[str, float, float]] = []
+        """(step, start, end) in event-loop time, to say what ran during the worst stall."""
 
     def _add(self, name: str, started: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+        loop_now = asyncio.get_running_loop().time()
+        self.spans.append((name, loop_now - (time.perf_counter() - started), loop_now))
+
+    def during(self, span: tuple[float, float]) -> list[str]:
+        start, end = span
+        return sorted({name for name, begun, ended in self.spans if begun < end and ended > start})
 
     async def blocking(self, work: Callable[[], Any]) -> Any:
         name = getattr(work, "func", work).__name__
@@ -251,6 +262,7 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
         "rss_before": rss_before,
         "rss_peak": _peak_rss_mib(),
         "breakdown": dict(timed.seconds),
+        "stalled_during": timed.during(ticker.worst_span),
     }
     started = time.perf_counter()
     await engine.sync_once()
@@ -422,6 +434,7 @@ def run_backend(name: str, database_url: str, report: Report, work: Path) -> Non
     print(f"  {name}: console time by step (seconds; requests overlap with staging):")
     for step, seconds in sorted(first["breakdown"].items(), key=lambda item: -item[1]):
         print(f"    {step:<40} {seconds:8.2f}")
+    print(f"  {name}: the longest stall came while these ran: {', '.join(first['stalled_during']) or 'none'}")
     baseline = sqlite_baseline(rows, data_dir)
     cipher_baseline = sqlcipher_baseline(rows, data_dir)
     rate = first["records"] / first["seconds"]
