@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, literal, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, Table, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.sync.cursor import Cursor, FeedKey
@@ -73,9 +73,12 @@ def _after_records(table: Table, code: int, after: FeedKey | None, position: int
         return column >= after.position
     if code < after.record_type:
         return column > after.position
-    # Same type: a put sorts after a deletion of the same record at the same position.
-    id_condition = table.c.id >= after.record_id if after.kind == DELETE else table.c.id > after.record_id
-    return or_(column > after.position, and_(column == after.position, id_condition))
+    # Same type: a put sorts after a deletion of the same record at the same position.  A
+    # row-value comparison, so that both databases seek the (position, id) index to the
+    # key; the equivalent OR made SQLite gather and sort everything after it, every page.
+    key = tuple_(column, table.c.id)
+    after_key = tuple_(literal(after.position), literal(after.record_id, table.c.id.type))
+    return key >= after_key if after.kind == DELETE else key > after_key
 
 
 def _after_tombstones(after: FeedKey | None, position: int) -> ColumnElement[bool]:
