@@ -269,6 +269,7 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
     result["empty_resync"] = time.perf_counter() - started
     pipe.send(result)
     pipe.recv()  # the server changed 1% of the customers
+    timed.seconds.clear()
     ticker.start()
     started = time.perf_counter()
     changed = await engine.sync_once()
@@ -276,6 +277,7 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
         "resync": time.perf_counter() - started,
         "changed": changed.changes,
         "stall": await ticker.stop(),
+        "breakdown": dict(timed.seconds),
     }
     pipe.send(result)
 
@@ -435,6 +437,9 @@ def run_backend(name: str, database_url: str, report: Report, work: Path) -> Non
     for step, seconds in sorted(first["breakdown"].items(), key=lambda item: -item[1]):
         print(f"    {step:<40} {seconds:8.2f}")
     print(f"  {name}: the longest stall came while these ran: {', '.join(first['stalled_during']) or 'none'}")
+    print(f"  {name}: re-sync time by step (seconds):")
+    for step, seconds in sorted(second["breakdown"].items(), key=lambda item: -item[1]):
+        print(f"    {step:<40} {seconds:8.2f}")
     baseline = sqlite_baseline(rows, data_dir)
     cipher_baseline = sqlcipher_baseline(rows, data_dir)
     rate = first["records"] / first["seconds"]
