@@ -461,21 +461,21 @@ class LocalStore:
 
     def _stage(self, connection: Connection, pages: Sequence[StagedPage]) -> None:
         current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
-        before = Staging.from_json(current) if current else None
+        staging = Staging.from_json(current) if current else None
         for outcome, rows in pages:
             if outcome.reset:
                 connection.execute(text("DELETE FROM sync_staging"))
             state = outcome.state
-            before = Staging(
+            staging = Staging(
                 cursor=state.cursor or "",
                 last_mutation_id=state.last_mutation_id,
                 confirmed_mutation_id=state.confirmed_mutation_id,
                 results_after=state.results_after,
-                reset=outcome.reset or (before.reset if before else False),
-                results=(*(before.results if before else ()), *outcome.results),
+                reset=outcome.reset or (staging.reset if staging else False),
+                results=(*(staging.results if staging else ()), *outcome.results),
                 # Counted over-generously (a put may later replace a staged delete): it only
                 # says whether applying must look for deletions at all.
-                deletes=(0 if outcome.reset or before is None else before.deletes)
+                deletes=(0 if outcome.reset or staging is None else staging.deletes)
                 + sum(1 for row in rows if row[2] == "delete"),
             )
             if rows:
@@ -484,8 +484,8 @@ class LocalStore:
                     "id_hash, phone_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     list(rows),
                 )
-        if before is not None:
-            connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": before.to_json()})
+        if staging is not None:
+            connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": staging.to_json()})
 
     @staticmethod
     def _update_derived(connection: Connection) -> None:
@@ -519,6 +519,8 @@ class LocalStore:
                 connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
                 connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
             changes = connection.execute(text("SELECT count(*) FROM sync_staging")).scalar_one()
+            # Only records held from the server before this pull can have stale derived
+            # columns; an initial sync (or a reset) skips the per-column pass entirely.
             held = connection.execute(
                 text("SELECT EXISTS (SELECT 1 FROM sync_records WHERE local_data IS NULL)")
             ).scalar_one()

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Sequence
-from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
@@ -16,14 +15,10 @@ from server.customers.keys import CustomerKeyStore
 from server.customers.tables import customers
 from server.customers.vault import CustomerVault
 from server.db.raw import unconverted, utc_iso, uuid_text
+from server.sync.answer import json_string
 from server.sync.scope import branch_bucket
 from shared.canonical import dumps_canonical
 from shared.customers import Customer
-
-
-@cache
-def _quoted(text: str) -> bytes:
-    return json.dumps(text).encode()
 
 
 class CustomerStore:
@@ -31,62 +26,32 @@ class CustomerStore:
         self.vault = vault
         self.keys = keys
 
-    def _encode(
-        self,
-        customer_id: uuid.UUID,
-        branch_id: str,
-        status: str,
-        personal: bytes | None,
-        wrapped_key: bytes | None,
-        created_at: str,
-        updated_at: str,
-    ) -> bytes:
+    def _encode(self, row: Row[Any], wrapped_key: bytes | None) -> bytes:
         """One customer as a device receives it, as a JSON object.  The opened personal
         fields are the canonical JSON they were sealed as, authenticated by the data key,
         so they go in as they are.  A customer whose key was destroyed comes out with no
         personal fields, whatever the row still holds."""
         fields = b"null"
-        if personal is not None and wrapped_key is not None:
-            key = self.vault.unwrap(customer_id, wrapped_key)
-            fields = self.vault.open(customer_id, key, personal)
+        if row.personal is not None and wrapped_key is not None:
+            key = self.vault.unwrap(row.id, wrapped_key)
+            fields = self.vault.open(row.id, key, row.personal)
         return b"".join(
             (
                 b'{"id":"',
-                str(customer_id).encode(),
+                str(row.id).encode(),
                 b'","branch_id":"',
-                branch_id.encode(),
+                uuid_text(row.branch_id).encode(),
                 b'","status":',
-                _quoted(status),
+                json_string(row.status),
                 b',"fields":',
                 fields,
                 b',"created_at":"',
-                created_at.encode(),
+                utc_iso(row.created_at).encode(),
                 b'","updated_at":"',
-                updated_at.encode(),
+                utc_iso(row.updated_at).encode(),
                 b'"}',
             )
         )
-
-    async def records(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        """Customers as a device receives them (JSON-ready)."""
-        keys = await self.keys.wrapped_keys(row.id for row in rows if row.personal is not None)
-        return [
-            json.loads(
-                self._encode(
-                    row.id,
-                    uuid_text(row.branch_id),
-                    row.status,
-                    row.personal,
-                    keys.get(row.id),
-                    utc_iso(row.created_at),
-                    utc_iso(row.updated_at),
-                )
-            )
-            for row in rows
-        ]
-
-    async def record(self, row: Row[Any]) -> dict[str, Any]:
-        return (await self.records([row]))[0]
 
     sync_columns = (
         unconverted(customers.c.branch_id),
@@ -99,20 +64,17 @@ class CustomerStore:
     objects only to turn them back into text."""
 
     async def encoded(self, rows: Sequence[Row[Any]]) -> list[bytes]:
-        """The sync feed's customers (rows with ``id`` and :attr:`sync_columns`) as JSON."""
+        """Customers as JSON objects: rows with ``id`` (a UUID) and the columns of
+        :attr:`sync_columns`, read converted or not."""
         keys = await self.keys.wrapped_keys(row.id for row in rows if row.personal is not None)
-        return [
-            self._encode(
-                row.id,
-                uuid_text(row.branch_id),
-                row.status,
-                row.personal,
-                keys.get(row.id),
-                utc_iso(row.created_at),
-                utc_iso(row.updated_at),
-            )
-            for row in rows
-        ]
+        return [self._encode(row, keys.get(row.id)) for row in rows]
+
+    async def records(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """Customers as a device receives them (JSON-ready)."""
+        return [json.loads(encoded) for encoded in await self.encoded(rows)]
+
+    async def record(self, row: Row[Any]) -> dict[str, Any]:
+        return (await self.records([row]))[0]
 
     async def row(
         self, connection: AsyncConnection, customer_id: uuid.UUID, *, lock: bool = False

@@ -15,14 +15,15 @@ _EMPTY_CHANGES = b'{"changes":[]'
 
 
 @cache
-def _quoted(text: str) -> bytes:
+def json_string(text: str) -> bytes:
+    """``text`` as a JSON string (the few short names and codes records are built from)."""
     return json.dumps(text).encode()
 
 
 def _change(change: FeedChange) -> bytes:
     head = b'{"op":"%s","type":%s,"id":"%s",' % (
         change.op.encode(),
-        _quoted(change.type),
+        json_string(change.type),
         str(change.id).encode(),
     )
     if change.encoded is None:
