@@ -45,6 +45,7 @@ from console.sync.store import (
     StagedPage,
     StagedRow,
     StoreBusy,
+    StoreClosed,
     StoreFailed,
 )
 from shared.sync.client import PullOutcome, SyncClient, SyncProtocolError
@@ -247,7 +248,7 @@ class SyncEngine:
         while True:
             self._wake.clear()
             try:
-                await self.sync_once()
+                applied = await self.sync_once()
             except SyncHeld as held:
                 self._listener.held(held)
                 delay = held.retry_after if held.retry_after is not None else self._backoff.next_delay()
@@ -256,6 +257,8 @@ class SyncEngine:
                 continue
             self._backoff.reset()
             self._listener.held(None)
+            if applied.changes or applied.reset:
+                await self.fold_log()
             try:
                 await self._wait_for_changes()
             except SyncHeld as held:
@@ -293,6 +296,17 @@ class SyncEngine:
         self.cycles += 1
         self._listener.synced(applied, applied.at)
         return applied
+
+    async def fold_log(self) -> None:
+        """Copy the pages the last pull wrote from the write-ahead log into the vault file,
+        now that its changes are on screen.  Housekeeping: if it cannot run now, the next
+        commit that finds the log long does it."""
+        try:
+            frames, folded = await self._blocking(self.store.fold_log)
+        except (StoreBusy, StoreFailed, StoreClosed):
+            logger.info("write-ahead log left for a later checkpoint")
+            return
+        logger.debug("write-ahead log folded", extra=fields(count=folded, status=f"{folded}/{frames}"))
 
     async def _count(self) -> None:
         try:

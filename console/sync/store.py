@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from console.errors import ConsoleError
 from console.sync.derive import Deriver
 from console.sync.mutators import MUTATORS, business_day, record_type_of
 from console.sync.rebase import effective_reader, rebase
-from console.vault.database import IMMEDIATE
+from console.vault.database import IMMEDIATE, UNREADABLE, autocheckpoint_off, fold_wal
 from console.vault.records import OutboxEvent, add_audit_event, pending_audit_events
 from console.vault.schema import audit_outbox
 from shared.audit.event import SignedEvent
@@ -208,16 +208,31 @@ class LocalStore:
             raise StoreBusy() if _locked(error) else StoreFailed() from None
 
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
+    def writing(self, *, defer_checkpoint: bool = False) -> Iterator[Connection]:
+        """A write transaction.  With ``defer_checkpoint`` its commit leaves the pages it
+        wrote in the write-ahead log for :meth:`fold_log` to copy into the file later."""
         if self._is_closed():
             raise StoreClosed()
         try:
             with self._engine.connect() as connection:
                 connection.execution_options(**{IMMEDIATE: True})
-                with connection.begin():
+                deferred = autocheckpoint_off(connection) if defer_checkpoint else nullcontext()
+                with deferred, connection.begin():
                     yield connection
         except OperationalError as error:
             raise StoreBusy() if _locked(error) else StoreFailed() from None
+
+    def fold_log(self) -> tuple[int, int]:
+        """Copy the write-ahead log into the database file, waiting for nobody (readers and
+        writers carry on); (frames in the log, frames copied).  Housekeeping for idle time
+        after a pull: a pull's commit leaves its pages in the log so that the user sees the
+        changes without also waiting for them to be copied."""
+        if self._is_closed():
+            raise StoreClosed()
+        try:
+            return fold_wal(self._engine)
+        except UNREADABLE:
+            raise StoreFailed() from None
 
     @property
     def deriver(self) -> Deriver:
@@ -508,7 +523,7 @@ class LocalStore:
         confirmations, and rebase, in one transaction: the screens see the state before it
         or after it, nothing between."""
         now = self._clock()
-        with self.writing() as connection, bulk_cache(connection):
+        with self.writing(defer_checkpoint=True) as connection, bulk_cache(connection):
             if last_pages:
                 self._stage(connection, last_pages)
             current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()

@@ -16,6 +16,8 @@ connection here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,35 @@ def check_integrity(engine: Engine, path: Path) -> None:
 def checkpoint(engine: Engine) -> None:
     """Fold the write-ahead log into the database so that the file is complete at rest."""
     _run_outside_transaction(engine, ("PRAGMA wal_checkpoint(TRUNCATE)",))
+
+
+def fold_wal(engine: Engine) -> tuple[int, int]:
+    """Copy what the write-ahead log holds into the database file without waiting for any
+    reader or writer (a passive checkpoint); (frames in the log, frames folded)."""
+    [[(_busy, logged, folded)]] = _run_outside_transaction(engine, ("PRAGMA wal_checkpoint(PASSIVE)",))
+    return int(logged), int(folded)
+
+
+@contextmanager
+def autocheckpoint_off(connection: Connection) -> Iterator[None]:
+    """No automatic checkpoint when this connection commits, until the block ends: a
+    large commit then costs only its own pages, and :func:`fold_wal` copies them into the
+    file later, off the path the user is waiting on.  The next commit elsewhere still
+    checkpoints as usual if nobody has folded the log by then."""
+    raw = connection.connection
+
+    def pragma(statement: str) -> int:
+        cursor = raw.cursor()
+        try:
+            cursor.execute(statement)
+            row = cursor.fetchone()
+            return int(row[0]) if row else 0
+        finally:
+            cursor.close()
+
+    pages = pragma("PRAGMA wal_autocheckpoint")
+    pragma("PRAGMA wal_autocheckpoint = 0")
+    try:
+        yield
+    finally:
+        pragma(f"PRAGMA wal_autocheckpoint = {pages}")

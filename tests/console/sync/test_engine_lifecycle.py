@@ -106,6 +106,36 @@ def test_another_consoles_edit_arrives_through_the_long_poll(run, consoles):
     run(scenario())
 
 
+def test_the_running_engine_folds_a_pulls_log_into_the_vault_once_it_is_applied(run, consoles):
+    async def scenario():
+        writer = await consoles.sign_in(await consoles.staff("lerato", "teller"))
+        created = await writer.create_customer(surname="Folded")
+        await writer.sync()
+        reader = await consoles.sign_in(await consoles.staff("sizwe", "teller"))
+        store = reader.engine.store
+        folds: list[tuple[bool, tuple[int, int]]] = []
+        fold_log = store.fold_log
+
+        def spy() -> tuple[int, int]:
+            applied = store.record("customer", created) is not None
+            result = fold_log()
+            folds.append((applied, result))
+            return result
+
+        store.fold_log = spy  # type: ignore[method-assign]
+        task = asyncio.get_running_loop().create_task(reader.engine.run())
+        try:
+            await eventually(lambda: _true(bool(folds)))
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        applied, (frames, folded) = folds[0]
+        assert applied  # folded after the pull was applied, not instead of it
+        assert folded == frames > 0
+
+    run(scenario())
+
+
 def test_update_required_keeps_the_outbox_until_the_server_accepts_this_console(run, consoles, monkeypatch):
     async def scenario():
         teller = await consoles.sign_in(await consoles.staff("palesa", "teller"))

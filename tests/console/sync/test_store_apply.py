@@ -7,10 +7,11 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from console.sync.derive import ERASED_SORT_KEY, fold
 from console.sync.store import LocalStore
+from console.vault.database import DATABASE_FILE, autocheckpoint_off
 from console.vault.keyring_store import KeyringStore
 from console.vault.vault import Vault
 from shared.sync.client import PullOutcome, SyncProtocolError
@@ -21,12 +22,17 @@ BRANCH = str(uuid.uuid4())
 
 
 @pytest.fixture
-def store(tmp_path):
+def vault(tmp_path):
     vault = Vault.create(
         tmp_path / "vault", "correct horse battery", keyring=KeyringStore(MemoryKeyring()), kdf=FAST_KDF
     )
-    yield LocalStore(vault.engine)
+    yield vault
     vault.close()
+
+
+@pytest.fixture
+def store(vault):
+    return LocalStore(vault.engine)
 
 
 def customer(record_id, version, *, surname="Dlamini", phone="+27831234567", id_number="8001015009087"):
@@ -99,3 +105,45 @@ def test_a_record_json_cannot_hold_is_refused_without_applying_anything(store):
     record.data["fields"]["counter"] = 2**70
     with pytest.raises(SyncProtocolError):
         store.staged_rows([record])
+
+
+def _autocheckpoint_pages(connection):
+    return connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
+
+
+def test_autocheckpoint_off_gives_the_connection_its_threshold_back(vault):
+    with vault.engine.connect() as connection:
+        before = _autocheckpoint_pages(connection)
+        connection.rollback()
+        with autocheckpoint_off(connection):
+            assert _autocheckpoint_pages(connection) == 0
+            connection.rollback()
+        assert _autocheckpoint_pages(connection) == before > 0
+        connection.rollback()
+
+
+def test_a_pulls_commit_leaves_its_pages_in_the_log_until_folded(vault, store):
+    # A low threshold, so that a small pull makes a log long enough to be checkpointed.
+    def low_threshold(dbapi_connection, _record, _proxy):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA wal_autocheckpoint = 8")
+        cursor.close()
+
+    event.listen(vault.engine, "checkout", low_threshold)
+    database = vault.directory / DATABASE_FILE
+    size = database.stat().st_size
+
+    applied = store.apply_staged([page(store, [customer(uuid.uuid4(), 1) for _ in range(300)])])
+
+    assert applied.changes == 300
+    assert len(held(store)) == 300  # committed and readable, from the log
+    assert database.stat().st_size == size  # nothing copied into the file yet
+    frames, folded = store.fold_log()
+    assert folded == frames > 8
+    assert database.stat().st_size > size
+    size = database.stat().st_size
+
+    # Any other commit still checkpoints as soon as the log is long (more rows than the
+    # pages the applied pull's staging freed).
+    store.stage([page(store, [customer(uuid.uuid4(), 1) for _ in range(900)], has_more=True)])
+    assert database.stat().st_size > size
