@@ -69,10 +69,12 @@ CLIENT_NOT_YOURS = "client_not_yours"
 AUDIT_BATCH = 1000
 REQUEST_TIMEOUT = 60.0
 POKE_SECONDS = 25.0
-PAGE_LIMIT = 2000
+PAGE_LIMIT = 1000
 """Records asked for per pull request.  The server's cost per page is spread over more
-records (about 110 us a customer at 500, 80 at 2000 on the benchmark machine); decoding a
-page holds the GIL in one call, about 4 ms per 1000 customers (see :func:`parse_pull`)."""
+records (about 110 us a customer at 500, 80 at 2000 on the benchmark machine), but decoding
+a page holds the GIL in one call, and so stops the event loop: 5-10 ms per 1000 customers
+on the benchmark machine, and up to 45 ms for a page of 2000 when a garbage collection fell
+inside it (see :func:`parse_pull`)."""
 
 STAGE_BATCH_ROWS = 20_000
 STAGE_BATCH_SECONDS = 5.0

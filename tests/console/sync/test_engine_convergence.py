@@ -114,8 +114,17 @@ def test_lost_answers_are_retried_without_applying_anything_twice(run, consoles)
     assert all(versions[customer] == 1 for customer in created[1:])
 
 
-def test_a_long_pull_keeps_its_batches_and_a_cut_resumes_after_the_last_one(run, consoles, monkeypatch):
-    monkeypatch.setattr(sync_engine, "STAGE_BATCH_ROWS", 50)  # each 50-record page is kept at once
+@pytest.mark.parametrize(
+    ("limit", "value"),
+    [
+        ("STAGE_BATCH_ROWS", 50),  # each 50-record page fills a batch
+        ("STAGE_BATCH_SECONDS", 0.0),  # each page finds its batch gathering long enough
+    ],
+)
+def test_a_long_pull_keeps_its_batches_and_a_cut_resumes_after_the_last_one(
+    run, consoles, monkeypatch, limit, value
+):
+    monkeypatch.setattr(sync_engine, limit, value)
 
     async def scenario():
         teller = await consoles.sign_in(await consoles.staff("zanele", "teller"))
