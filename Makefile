@@ -8,7 +8,12 @@ STAMP   = $(VENV)/.kluis-installed
 DEMO_DIR ?= .demo
 DEMO_LISTEN ?= 127.0.0.1:8443
 
-export QT_QPA_PLATFORM ?= offscreen
+# Tests and benchmarks draw offscreen unless told otherwise.  The demo opens a real window
+# where there is a display, and draws offscreen (saying so) only where there is none.
+pytest bench: export QT_QPA_PLATFORM ?= offscreen
+ifeq ($(strip $(DISPLAY)$(WAYLAND_DISPLAY)),)
+demo: export QT_QPA_PLATFORM ?= offscreen
+endif
 
 .PHONY: all install test lint types pytest demo bench dist clean
 
@@ -38,6 +43,7 @@ pytest: $(STAMP)
 test: lint types pytest
 
 demo: $(STAMP)
+	@if [ "$$QT_QPA_PLATFORM" = offscreen ]; then echo "make demo: no display here (DISPLAY is unset), so the console window is drawn offscreen"; fi
 	$(BIN)/python -m console.demo --data-dir $(DEMO_DIR) --listen $(DEMO_LISTEN)
 
 bench: $(STAMP)
