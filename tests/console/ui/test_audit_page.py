@@ -128,7 +128,9 @@ def test_download_then_verify_then_browse_offline(with_desk, servers):
         assert page.verify_button.isEnabled()
         assert page.export_button.isEnabled()
         page.filters.choices["action"].setCurrentIndex(page.filters.choices["action"].findData("open"))
-        await until(lambda: page.model.filter.action == "open" and page.model.total == 3)
+        await until(
+            lambda: page.model.filter.action == "open" and page.model.total == 3 and not page.model.fetching
+        )
         row = page.model.row(0)
         page.select_row(0)
         await until(lambda: page.detail.detail is not None and page.detail.detail.index == row.index)
@@ -136,7 +138,13 @@ def test_download_then_verify_then_browse_offline(with_desk, servers):
         assert "Verified" in page.detail.values["signature_status"].text()
         assert "root recomputed" in page.detail.values["inclusion_status"].text()
         page.detail.object_trail.click()
-        await until(lambda: page.model.filter.object_id == row.object_id and page.model.total is not None)
+        await until(
+            lambda: (
+                page.model.filter.object_id == row.object_id
+                and page.model.total is not None
+                and not page.model.fetching
+            )
+        )
         assert page.model.total == 2  # its creation and its opening
         actions = {page.model.row(n).action for n in range(page.model.rowCount())}
         assert actions == {"create", "open"}
