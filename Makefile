@@ -43,7 +43,13 @@ pytest: $(STAMP)
 test: lint types pytest
 
 demo: $(STAMP)
-	@if [ "$$QT_QPA_PLATFORM" = offscreen ]; then echo "make demo: no display here (DISPLAY is unset), so the console window is drawn offscreen"; fi
+	@if [ "$$QT_QPA_PLATFORM" = offscreen ]; then \
+		if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+			echo "make demo: no display here (neither DISPLAY nor WAYLAND_DISPLAY is set), so the console window is drawn offscreen"; \
+		else \
+			echo "make demo: QT_QPA_PLATFORM=offscreen is set, so the console window is drawn offscreen"; \
+		fi; \
+	fi
 	$(BIN)/python -m console.demo --data-dir $(DEMO_DIR) --listen $(DEMO_LISTEN)
 
 bench: $(STAMP)
