@@ -265,6 +265,41 @@ class CompactRange:
         self._size = size
         return completed
 
+    def absorb(self, leaves: Sequence[bytes]) -> None:
+        """Append several leaf hashes without reporting the nodes they complete: what a
+        verifier needs, which keeps only the frontier.  Allocating a report for every node
+        made :meth:`extend` over a million leaves five to six times slower.
+
+        The batch is cut into the largest perfect subtrees that can start where the tree
+        ends; each is hashed level by level and joins the frontier as one node.
+        All hashes are checked before any is appended, so a bad batch changes nothing.
+        """
+        if set(map(type, leaves)) - {bytes} or set(map(len, leaves)) - {HASH_SIZE}:
+            _check_hashes(leaves, "leaves")
+        hashes = self._hashes
+        seed = _NODE_SEED
+        size = self._size
+        position, total = 0, len(leaves)
+        while position < total:
+            height = (total - position).bit_length() - 1
+            if size:
+                height = min(height, (size & -size).bit_length() - 1)
+            span = 1 << height
+            level = list(leaves[position : position + span])
+            while len(level) > 1:
+                level = _fold_pairs(level)
+            node, index = level[0], size >> height
+            while index & 1:
+                hasher = seed.copy()
+                hasher.update(hashes.pop())
+                hasher.update(node)
+                node = hasher.digest()
+                index >>= 1
+            hashes.append(node)
+            size += span
+            position += span
+        self._size = size
+
     def root(self) -> bytes:
         """Merkle Tree Hash of the tree of :attr:`size` leaves."""
         return _fold_right(self._hashes) if self._hashes else EMPTY_ROOT

@@ -116,6 +116,8 @@ class BundleVerifier:
     _mismatched: list[int] = field(default_factory=list)
     _computed: CompactRange | None = None
     _listed: CompactRange | None = None
+    _pending_computed: list[bytes] = field(default_factory=list)
+    _pending_listed: list[bytes] = field(default_factory=list)
 
     def _find(self, index: int | None, code: str, message: str) -> None:
         self.findings.append(Finding(index, code, message))
@@ -326,6 +328,7 @@ class BundleVerifier:
                         leaf.index, "duplicate_event", f"the same event is also entry {self._seen[event_id]}"
                     )
                 self._seen.setdefault(event_id, leaf.index)
+        self._absorb_pending()
         return jobs
 
     def finish(self) -> None:
@@ -347,10 +350,19 @@ class BundleVerifier:
         if leaf.listed is None:
             self._listed_complete = False
         elif self._listed_complete:
-            self._listed.extend((leaf.listed,))
+            self._pending_listed.append(leaf.listed)
             if leaf.computed != leaf.listed:
                 self._mismatched.append(leaf.index)
-        self._computed.extend((leaf.computed,))
+        self._pending_computed.append(leaf.computed)
+
+    def _absorb_pending(self) -> None:
+        """Fold the leaves one :meth:`feed` gathered into the trees, in one call each."""
+        if self._computed is not None and self._pending_computed:
+            self._computed.absorb(self._pending_computed)
+        if self._listed is not None and self._listed_complete and self._pending_listed:
+            self._listed.absorb(self._pending_listed)
+        self._pending_computed.clear()
+        self._pending_listed.clear()
 
     # --- tree ---------------------------------------------------------------------------
 

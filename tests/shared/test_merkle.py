@@ -439,6 +439,36 @@ def test_extend_reports_the_same_nodes_as_append() -> None:
     assert batched == one_by_one
 
 
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(min_value=0, max_value=40), max_size=6), start=st.integers(0, 70))
+def test_absorb_builds_the_tree_extend_builds_from_any_resumed_state(sizes, start):
+    hashes = leaves(start + sum(sizes))
+    resumed = MerkleTree(hashes[:start]).get_nodes(range_node_ids(0, start))
+    extended = CompactRange.from_state(start, resumed)
+    absorbed = CompactRange.from_state(start, resumed)
+    position = start
+    for size in sizes:
+        batch = hashes[position : position + size]
+        extended.extend(batch)
+        absorbed.absorb(batch)
+        position += size
+        assert absorbed == extended
+        assert absorbed.root() == mth(hashes[:position])
+
+
+def test_absorb_checks_the_whole_batch_before_changing_anything() -> None:
+    compact = CompactRange()
+    compact.absorb(leaves(3))
+    before = compact.to_bytes()
+    with pytest.raises(ValueError, match=r"leaves\[2\]"):
+        compact.absorb([*leaves(2), b"short", leaves(1)[0]])
+    with pytest.raises(ValueError, match=r"leaves\[0\]"):
+        compact.absorb([bytearray(32)])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"leaves\[1\]"):
+        compact.absorb([bytes(32), "x" * 32])  # type: ignore[list-item]
+    assert compact.to_bytes() == before
+
+
 # --- Planning and storage-backed proofs ------------------------------------------------------
 
 
