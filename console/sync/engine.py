@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -182,20 +181,35 @@ VALIDATE_SLICE = 100
 (and stall the event loop) for all of it; between slices the loop gets its turn."""
 
 
-def parse_pull(response: httpx.Response) -> PullResponse:
-    """A pull page: decoded in one quick call, then validated a slice of changes at a time."""
+def decode_pull(response: httpx.Response) -> tuple[PullResponse, list[Any]]:
+    """A pull page decoded in one quick call: its envelope validated (with no changes) and
+    its changes still as decoded, for :func:`validate_changes`."""
     try:
         answer = orjson.loads(response.content)
         if not isinstance(answer, dict) or not isinstance(answer.get("changes"), list):
             raise SyncUnavailable(UNREADABLE_ANSWER)
-        changes = answer["changes"]
         envelope = PullResponse.model_validate({**answer, "changes": []})
-        validated: list[Change] = []
-        for start in range(0, len(changes), VALIDATE_SLICE):
-            validated.extend(_CHANGES.validate_python(changes[start : start + VALIDATE_SLICE]))
     except (orjson.JSONDecodeError, ValidationError):
         raise SyncUnavailable(UNREADABLE_ANSWER) from None
-    return envelope.model_copy(update={"changes": validated})
+    return envelope, answer["changes"]
+
+
+def validate_changes(changes: list[Any]) -> list[Change]:
+    """A page's decoded changes as models, a slice at a time, so that other threads (and the
+    event loop) get their turn between slices."""
+    validated: list[Change] = []
+    try:
+        for start in range(0, len(changes), VALIDATE_SLICE):
+            validated.extend(_CHANGES.validate_python(changes[start : start + VALIDATE_SLICE]))
+    except ValidationError:
+        raise SyncUnavailable(UNREADABLE_ANSWER) from None
+    return validated
+
+
+def parse_pull(response: httpx.Response) -> PullResponse:
+    """A whole pull page as the model."""
+    envelope, changes = decode_pull(response)
+    return envelope.model_copy(update={"changes": validate_changes(changes)})
 
 
 @dataclass
@@ -343,23 +357,28 @@ class SyncEngine:
 
     # --- pull --------------------------------------------------------------------------
 
-    def _digest(self, client: SyncClient, response: httpx.Response) -> tuple[PullOutcome, list[StagedRow]]:
-        """On a worker thread: parse a page, advance the client, compute the staged rows.
-        The outcome goes on without its parsed changes: a batch of pages waiting to be kept
-        holds only the rows (strings), which the garbage collector soon stops scanning,
-        rather than thousands of models and dicts that every full collection would visit
-        with the event loop stopped."""
-        page = parse_pull(response)
-        outcome = client.on_pull_response(page)
-        rows = self.store.staged_rows(outcome.changes)
-        return dataclasses.replace(outcome, changes=()), rows
+    @staticmethod
+    def _advance(client: SyncClient, response: httpx.Response) -> tuple[PullOutcome, list[Any]]:
+        """On a worker thread: decode a page and advance the client past it, which is all the
+        next request needs; the changes stay as decoded, for :meth:`_digest`."""
+        envelope, changes = decode_pull(response)
+        return client.on_pull_response(envelope), changes
+
+    def _digest(self, changes: list[Any]) -> list[StagedRow]:
+        """On a worker thread, while the server makes the next page: validate a page's
+        changes and compute their staged rows.  The batch waiting to be kept holds only the
+        rows (strings), which the garbage collector soon stops scanning, rather than
+        thousands of models and dicts that every full collection would visit with the event
+        loop stopped."""
+        return self.store.staged_rows(validate_changes(changes))
 
     def _fetch_page(self, client: SyncClient) -> asyncio.Task[httpx.Response]:
         body = client.pull_request(self._page_limit).model_dump(mode="json")
         return asyncio.get_running_loop().create_task(self._post(PULL_PATH, body))
 
     async def _pull(self) -> Applied:
-        """Fetch pages (the next one while the last is digested), keep them in batches and
+        """Fetch pages (the next one as soon as the last is decoded, while its changes are
+        validated and derived), keep them in batches and
         apply the last batch together with everything staged before it.  Batching spares a
         durable commit per page; a pull cut short resumes after its last kept batch."""
         client, _ = await self._blocking(self.store.sync_client)
@@ -370,9 +389,10 @@ class SyncEngine:
         try:
             while True:
                 response = await fetching
-                outcome, rows = await self._blocking(functools.partial(self._digest, client, response))
+                outcome, changes = await self._blocking(functools.partial(self._advance, client, response))
                 if outcome.has_more:
                     fetching = self._fetch_page(client)
+                rows = await self._blocking(functools.partial(self._digest, changes))
                 batch.append((outcome, rows))
                 batch_rows += len(rows)
                 if not outcome.has_more:

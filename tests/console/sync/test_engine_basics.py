@@ -28,3 +28,34 @@ def test_an_edit_shows_at_once_and_the_next_sync_confirms_it(run, consoles):
     customer = run(scenario())
     versions = server_customer_versions(consoles.server.settings)
     assert versions == {customer: 1}
+
+
+def test_the_next_page_is_asked_for_before_the_last_ones_changes_are_validated(run, consoles):
+    """The server makes the next page while this console validates and derives the last:
+    the next request needs only the last page's envelope."""
+
+    async def scenario():
+        teller = await consoles.sign_in(await consoles.staff("nomsa", "teller"))
+        for n in range(120):
+            await teller.create_customer(surname=f"Page{n:03d}")
+        await teller.sync()
+        other = await consoles.sign_in(await consoles.staff("sizwe", "teller"))
+        engine, steps = other.engine, []
+        fetch_page, digest = engine._fetch_page, engine._digest
+
+        def spied_fetch(client):
+            steps.append("ask")
+            return fetch_page(client)
+
+        def spied_digest(changes):
+            steps.append(f"digest {len(changes)}")
+            return digest(changes)
+
+        engine._fetch_page, engine._digest = spied_fetch, spied_digest
+        await other.sync()
+        assert len(await other.customers()) == 120
+        return steps
+
+    # Pages of 50, 50 and 20: each page after the first is asked for before the one
+    # before it is digested.
+    assert run(scenario()) == ["ask", "ask", "digest 50", "ask", "digest 50", "digest 20"]
