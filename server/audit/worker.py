@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
+
+from sqlalchemy.exc import OperationalError
 
 from server.audit.log import AuditLog, CheckpointRefused
 from server.audit.store import LogCorrupted
@@ -15,6 +18,17 @@ from server.logs import fields
 
 logger = logging.getLogger("kluis.audit")
 _FINAL_PASS_SECONDS = 5.0
+# PostgreSQL's serialization_failure, deadlock_detected and lock_not_available.
+_CONTENDED_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def contended(error: OperationalError) -> bool:
+    """Another transaction held what a pass needed (SQLite's busy timeout ran out, or
+    PostgreSQL gave up on a lock): the next pass simply tries again."""
+    original = error.orig
+    if isinstance(original, sqlite3.OperationalError):
+        return str(original).startswith(("database is locked", "database table is locked"))
+    return getattr(original, "sqlstate", None) in _CONTENDED_SQLSTATES
 
 
 class AuditWorker:
@@ -46,6 +60,14 @@ class AuditWorker:
             except (CheckpointRefused, LogCorrupted) as exc:
                 # Refusing to sign is the safe answer; an operator must look.
                 logger.error("the audit log refused to sign a checkpoint", extra=fields(reason=str(exc)))
+            except OperationalError as exc:
+                if not contended(exc):
+                    logger.exception("an audit worker pass failed; retrying")
+                else:
+                    logger.warning(
+                        "an audit worker pass waited too long for the database; retrying",
+                        extra=fields(kind=type(exc.orig).__name__),
+                    )
             except Exception:
                 logger.exception("an audit worker pass failed; retrying")
             with contextlib.suppress(TimeoutError):

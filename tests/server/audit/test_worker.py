@@ -1,0 +1,87 @@
+"""The audit worker rides out a database that is busy for a moment: a short warning, no
+traceback, and the next pass does the work. Anything else is still logged in full."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+
+import psycopg.errors
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from server.audit.keys import AuditKeys
+from server.audit.log import AuditLog
+from server.audit.retention import RetentionPolicy
+from server.audit.worker import AuditWorker, contended
+from server.db.engine import Database
+
+
+def wrapped(original: Exception) -> OperationalError:
+    return OperationalError("UPDATE audit_log_state SET ...", {}, original)
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.OperationalError("database table is locked: audit_nodes"), True),
+        (sqlite3.OperationalError("no such table: audit_entries"), False),
+        (psycopg.errors.LockNotAvailable("lock timeout"), True),
+        (psycopg.errors.SerializationFailure("could not serialize access"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.OperationalError("server closed the connection unexpectedly"), False),
+    ],
+)
+def test_only_waiting_for_another_transaction_counts_as_contention(original, expected):
+    assert contended(wrapped(original)) is expected
+
+
+async def run_passes(database_url: str, failure: Exception) -> list[str]:
+    """Run the worker until one pass has failed with *failure* and the next has succeeded."""
+    database = Database(database_url)
+    log = AuditLog(database, AuditKeys.ephemeral("worker.test/audit"), RetentionPolicy({}))
+    real = log.sequence_pending
+    passes: list[str] = []
+    recovered = asyncio.Event()
+
+    async def sequence_pending() -> bool:
+        if not passes:
+            passes.append("failed")
+            raise failure
+        passes.append("ran")
+        recovered.set()
+        return await real()
+
+    log.sequence_pending = sequence_pending  # type: ignore[method-assign]
+    worker = AuditWorker(log, interval=0.05, prune_interval=3600)
+    worker.start()
+    try:
+        await asyncio.wait_for(recovered.wait(), timeout=10)
+    finally:
+        await worker.stop()
+        log.close()
+        await database.dispose()
+    return passes
+
+
+async def test_a_busy_database_gives_a_warning_and_the_next_pass_does_the_work(database_url, caplog):
+    caplog.set_level(logging.WARNING, logger="kluis.audit")
+    passes = await run_passes(database_url, wrapped(sqlite3.OperationalError("database is locked")))
+    assert passes[:2] == ["failed", "ran"]
+    [record] = [r for r in caplog.records if "audit worker pass" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "an audit worker pass waited too long for the database; retrying"
+    assert record.exc_info is None
+    assert record.fields == {"kind": "OperationalError"}
+
+
+async def test_any_other_failure_is_logged_with_its_traceback(database_url, caplog):
+    caplog.set_level(logging.WARNING, logger="kluis.audit")
+    passes = await run_passes(database_url, wrapped(sqlite3.OperationalError("no such table: audit_nodes")))
+    assert passes[:2] == ["failed", "ran"]
+    [record] = [r for r in caplog.records if "audit worker pass" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == "an audit worker pass failed; retrying"
+    assert record.exc_info is not None
