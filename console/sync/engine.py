@@ -16,6 +16,7 @@ import functools
 import gc
 import logging
 import random
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -179,6 +180,13 @@ _CHANGES = TypeAdapter(list[Change])
 VALIDATE_SLICE = 100
 """Changes validated per call.  Validating a whole page in one call would hold the GIL
 (and stall the event loop) for all of it; between slices the loop gets its turn."""
+
+DIGEST_PAUSE = 0.0005
+"""Seconds a worker digesting a page sleeps after each slice.  The next page arrives while
+a page is digested, and the event loop needs the GIL to read it: left to the interpreter's
+5 ms switch interval, the two threads traded it so slowly that the loop ran up to 54 ms
+late (100,000 customers here: 37 ms with a sleep of zero, 20 ms with this pause, at no cost
+in records/s)."""
 
 
 def decode_pull(response: httpx.Response) -> tuple[PullResponse, list[Any]]:
@@ -366,11 +374,16 @@ class SyncEngine:
 
     def _digest(self, changes: list[Any]) -> list[StagedRow]:
         """On a worker thread, while the server makes the next page: validate a page's
-        changes and compute their staged rows.  The batch waiting to be kept holds only the
+        changes and compute their staged rows, a slice at a time, pausing between slices
+        (:data:`DIGEST_PAUSE`).  The batch waiting to be kept holds only the
         rows (strings), which the garbage collector soon stops scanning, rather than
         thousands of models and dicts that every full collection would visit with the event
         loop stopped."""
-        return self.store.staged_rows(validate_changes(changes))
+        rows: list[StagedRow] = []
+        for start in range(0, len(changes), VALIDATE_SLICE):
+            rows.extend(self.store.staged_rows(validate_changes(changes[start : start + VALIDATE_SLICE])))
+            time.sleep(DIGEST_PAUSE)
+        return rows
 
     def _fetch_page(self, client: SyncClient) -> asyncio.Task[httpx.Response]:
         body = client.pull_request(self._page_limit).model_dump(mode="json")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import datetime as dt
+import gc
 import io
 import json
 import multiprocessing
@@ -35,6 +36,7 @@ import resource
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import types
 import uuid
@@ -183,6 +185,24 @@ class Timed:
         loop_now = asyncio.get_running_loop().time()
         self.spans.append((name, loop_now - (time.perf_counter() - started), loop_now))
 
+    def watch_collections(self) -> None:
+        """Garbage collections (on any thread) count as steps too, so that a stall can be
+        laid at their door when one fell inside it."""
+        loop = asyncio.get_running_loop()
+        began: dict[int, float] = {}
+
+        def collection(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                began[threading.get_ident()] = loop.time()
+                return
+            started = began.pop(threading.get_ident(), None)
+            if started is not None:
+                ended = loop.time()
+                name = f"a generation-{info['generation']} collection of {(ended - started) * 1000:.0f} ms"
+                self.spans.append((name, started, ended))
+
+        gc.callbacks.append(collection)
+
     def during(self, span: tuple[float, float]) -> list[str]:
         start, end = span
         return sorted({name for name, begun, ended in self.spans if begun < end and ended > start})
@@ -251,6 +271,7 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
         request = timed.request
 
     engine = SyncEngine(TimedSession(), store, timed.blocking, RecordingListener())
+    timed.watch_collections()
     ticker = Ticker()
 
     ticker.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import types
 import uuid
 
 import httpx
@@ -58,3 +59,29 @@ def test_a_page_in_many_slices_reads_as_the_model(monkeypatch):
 def test_a_malformed_page_is_an_unreadable_answer(body):
     with pytest.raises(SyncUnavailable, match="could not be read"):
         parse_pull(answer(body))
+
+
+def test_a_page_is_digested_a_slice_at_a_time_with_a_pause_for_the_event_loop(monkeypatch):
+    monkeypatch.setattr(engine, "VALIDATE_SLICE", 4)
+    pauses, slices = [], []
+    monkeypatch.setattr(engine.time, "sleep", pauses.append)
+
+    def staged_rows(changes):
+        slices.append(len(changes))
+        return [str(change.id) for change in changes]
+
+    digester = types.SimpleNamespace(store=types.SimpleNamespace(staged_rows=staged_rows))
+    changes = [
+        {"op": "put", "type": "customer", "id": str(uuid.uuid4()), "version": 1, "data": {"n": n}}
+        for n in range(10)
+    ]
+    rows = engine.SyncEngine._digest(digester, changes)
+    assert rows == [change["id"] for change in changes]
+    assert slices == [4, 4, 2]
+    assert pauses == [engine.DIGEST_PAUSE] * 3
+
+
+def test_a_malformed_change_fails_the_digest_as_an_unreadable_answer():
+    digester = types.SimpleNamespace(store=types.SimpleNamespace(staged_rows=lambda changes: []))
+    with pytest.raises(SyncUnavailable, match="could not be read"):
+        engine.SyncEngine._digest(digester, [{"op": "put", "type": "customer", "id": "nope", "version": 1}])
