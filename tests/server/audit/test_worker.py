@@ -66,11 +66,18 @@ async def run_passes(database_url: str, failure: Exception) -> list[str]:
     return passes
 
 
-async def test_a_busy_database_gives_a_warning_and_the_next_pass_does_the_work(database_url, caplog):
+async def the_failed_pass_logged(database_url: str, caplog, message: str) -> logging.LogRecord:
+    """Run the worker through a pass failing with SQLite's *message* and the pass after it;
+    the one log record the failure left."""
     caplog.set_level(logging.WARNING, logger="kluis.audit")
-    passes = await run_passes(database_url, wrapped(sqlite3.OperationalError("database is locked")))
+    passes = await run_passes(database_url, wrapped(sqlite3.OperationalError(message)))
     assert passes[:2] == ["failed", "ran"]
     [record] = [r for r in caplog.records if "audit worker pass" in r.getMessage()]
+    return record
+
+
+async def test_a_busy_database_gives_a_warning_and_the_next_pass_does_the_work(database_url, caplog):
+    record = await the_failed_pass_logged(database_url, caplog, "database is locked")
     assert record.levelno == logging.WARNING
     assert record.getMessage() == "an audit worker pass waited too long for the database; retrying"
     assert record.exc_info is None
@@ -78,10 +85,7 @@ async def test_a_busy_database_gives_a_warning_and_the_next_pass_does_the_work(d
 
 
 async def test_any_other_failure_is_logged_with_its_traceback(database_url, caplog):
-    caplog.set_level(logging.WARNING, logger="kluis.audit")
-    passes = await run_passes(database_url, wrapped(sqlite3.OperationalError("no such table: audit_nodes")))
-    assert passes[:2] == ["failed", "ran"]
-    [record] = [r for r in caplog.records if "audit worker pass" in r.getMessage()]
+    record = await the_failed_pass_logged(database_url, caplog, "no such table: audit_nodes")
     assert record.levelno == logging.ERROR
     assert record.getMessage() == "an audit worker pass failed; retrying"
     assert record.exc_info is not None
