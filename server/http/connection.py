@@ -7,6 +7,7 @@ and an orderly close when either side must."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
@@ -208,11 +209,12 @@ class HTTPConnection(asyncio.Protocol):
 
     async def _next_event(self, deadline: float) -> Received:
         while True:
+            # What has arrived goes to h11 before it is asked for an event: a call that
+            # could only answer NEED_DATA costs as much as parsing a small request head.
+            self._feed()
             event = self._h11.next_event()
             if event is not h11.NEED_DATA:
                 return cast(Received, event)
-            if self._feed():
-                continue
             if not await self._wait_for_input(deadline):
                 raise _Timeout
             if self._lost and not self._has_input():
@@ -265,10 +267,7 @@ class HTTPConnection(asyncio.Protocol):
         Sets ``_request_started`` when the request's first byte is at hand, so that time
         spent idle between keep-alive requests is not counted as the request's."""
         self._request_started = time.perf_counter()
-        event = self._h11.next_event()
-        if event is not h11.NEED_DATA:
-            return cast(Received, event)
-        if not self._has_input() and not self._h11.trailing_data[0]:
+        if not self._has_input() and self._h11.trailing_data == (b"", False):
             if self._host.draining and self._requests_served:
                 return None
             self._idle = True
@@ -305,10 +304,12 @@ class HTTPConnection(asyncio.Protocol):
             return False
         started = self._request_started
 
-        request_id = request_id_from(_header(event.headers, REQUEST_ID_HEADER))
+        # h11's Headers iterates item by item through Python; read them once, as a list.
+        headers = list(event.headers)
+        request_id = request_id_from(_header(headers, REQUEST_ID_HEADER))
         method = event.method.decode("ascii")
         try:
-            request, content_length, has_body = self._parse_head(event, request_id)
+            request, content_length, has_body = self._parse_head(event, headers, request_id)
         except HTTPError as error:
             await self._send(error_response(error, request_id), request_id, event.method, close=True)
             self._host.observer.request_finished(
@@ -341,11 +342,13 @@ class HTTPConnection(asyncio.Protocol):
         self._requests_served += 1
         return self._start_next_cycle(close)
 
-    def _parse_head(self, event: h11.Request, request_id: str) -> tuple[Request, int | None, bool]:
+    def _parse_head(
+        self, event: h11.Request, headers: list[tuple[bytes, bytes]], request_id: str
+    ) -> tuple[Request, int | None, bool]:
         head_size = len(event.method) + len(event.target) + 12
         content_length: int | None = None
         chunked = False
-        for name, value in event.headers:
+        for name, value in headers:
             head_size += len(name) + len(value) + 4
             if name == b"content-length":
                 content_length = int(value)
@@ -369,7 +372,7 @@ class HTTPConnection(asyncio.Protocol):
             method=event.method.decode("ascii"),
             path=path,
             query_string=query.decode("ascii"),
-            headers=list(event.headers),
+            headers=headers,
             request_id=request_id,
             client=self._client,
         )
@@ -413,9 +416,10 @@ class HTTPConnection(asyncio.Protocol):
         ]
         if status not in _NO_BODY_STATUSES:
             if response.content_type is not None:
-                headers.append(_checked_header("content-type", response.content_type))
-            headers.append((b"content-length", str(len(response.body)).encode("ascii")))
-        headers.extend(_checked_header(name, value) for name, value in response.headers)
+                headers.append(_content_type(response.content_type))
+            headers.append((b"content-length", b"%d" % len(response.body)))
+        if response.headers:
+            headers.extend(_checked_header(name, value) for name, value in response.headers)
         if close:
             headers.append((b"connection", b"close"))
         send = self._h11.send
@@ -472,6 +476,12 @@ def _checked_header(name: str, value: str) -> tuple[bytes, bytes]:
     if not _TOKEN.fullmatch(raw_name) or not _FIELD_VALUE.fullmatch(raw_value):
         raise ValueError(f"invalid response header {name!r}")
     return raw_name, raw_value
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type(value: str) -> tuple[bytes, bytes]:
+    """Handlers name a handful of content types; each is checked once."""
+    return _checked_header("content-type", value)
 
 
 def _header(headers: Sequence[tuple[bytes, bytes]], name: bytes) -> bytes | None:
