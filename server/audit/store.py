@@ -5,6 +5,7 @@ PostgreSQL; on SQLite the write transaction's BEGIN IMMEDIATE already excludes w
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,7 +20,8 @@ from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, aud
 from server.auth.columns import UTCDateTime
 from shared.merkle import EMPTY_ROOT, CompactRange, NodeId, ProofPlan, root_plan
 
-# Rows per INSERT statement: large enough to amortise, small enough for SQLite's variable limit.
+# Rows per INSERT statement: large enough to amortise, small enough for the bound-value limits
+# (SQLite 32,766, PostgreSQL 65,535; an entry has 19 columns).
 _CHUNK = 500
 
 
@@ -78,24 +80,50 @@ def _same(value: object) -> object:
     return value
 
 
+@functools.lru_cache(maxsize=32)
+def _insert_sql(table: str, names: tuple[str, ...], marker: str, rows: int) -> str:
+    one = f"({', '.join([marker] * len(names))})"
+    return f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * rows)}"  # noqa: S608 - names from the table definition
+
+
 async def _insert_chunks(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Many rows at once, straight to the driver: on the append path SQLAlchemy's per-value
-    processing cost as much as the rest of an append."""
+    processing cost as much as the rest of an append.  Each chunk is one statement with a
+    row of values per entry, not an executemany: psycopg would send every row as its own
+    statement, and sqlite3 would give up and retake the GIL for every row, which a busy
+    event loop then makes it wait for."""
     if not rows:
         return
-    names = list(rows[0])
+    names = tuple(rows[0])
     dialect = connection.dialect
+    if dialect.name == "postgresql":
+        await _copy_rows(connection, table, names, rows)
+        return
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([marker] * len(names))})"  # noqa: S608 - names from the table definition
     converters = _converters(table, names, dialect.name)
     if all(convert is _same for convert in converters):
-        params = [tuple(row[name] for name in names) for row in rows]
+        values = [row[name] for row in rows for name in names]
     else:
-        params = [
-            tuple(convert(row[name]) for convert, name in zip(converters, names, strict=True)) for row in rows
-        ]
-    for start in range(0, len(params), _CHUNK):
-        await connection.exec_driver_sql(sql, params[start : start + _CHUNK])
+        pairs = list(zip(converters, names, strict=True))
+        values = [convert(row[name]) for row in rows for convert, name in pairs]
+    width = len(names)
+    for start in range(0, len(rows), _CHUNK):
+        count = min(_CHUNK, len(rows) - start)
+        sql = _insert_sql(table.name, names, marker, count)
+        await connection.exec_driver_sql(sql, tuple(values[start * width : (start + count) * width]))
+
+
+async def _copy_rows(
+    connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: list[dict[str, Any]]
+) -> None:
+    """PostgreSQL's bulk path, COPY, in the caller's transaction: an INSERT of many rows
+    costs the server a parse and plan of thousands of parameters every time."""
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row([row[name] for name in names])
 
 
 async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:

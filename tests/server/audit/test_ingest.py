@@ -43,6 +43,35 @@ def test_a_batch_is_appended_in_order_with_consecutive_indexes(client):
     assert second == list(range(second[0], second[0] + 3))
 
 
+def test_an_appended_event_reads_back_column_for_column(client, running):
+    """The bulk write (COPY on PostgreSQL, one multi-row INSERT on SQLite) keeps every
+    value's type: aware UTC times, UUIDs, bytes, and NULL where the event has none."""
+    console = client.sign_in()
+    batch = console.signed(3, action="reveal") + console.signed(2)
+    indexes = client.submit_ok(console, batch)
+
+    async def rows():
+        async with running.server.database.transaction() as connection:
+            query = select(audit_entries).where(audit_entries.c.idx.in_(indexes))
+            return (await connection.execute(query.order_by(audit_entries.c.idx))).all()
+
+    stored = running.run(rows())
+    assert [row.idx for row in stored] == indexes
+    for row, signed in zip(stored, batch, strict=True):
+        event = signed.event
+        assert (row.event_id, row.actor, row.device) == (event.event_id, event.actor, event.device)
+        assert row.occurred_at == event.occurred_at
+        assert row.occurred_at.utcoffset() == dt.timedelta(0)
+        assert row.received_at.utcoffset() == dt.timedelta(0)
+        assert (bytes(row.event), bytes(row.signature)) == (signed.data, signed.signature)
+        assert (row.action, row.object_type, row.object_id) == (event.action, "customer", event.object_id)
+        assert (row.purpose, row.outcome) == (event.purpose, "success")
+        assert (row.erased_at, row.erased_reason) == (None, None)
+        assert len(bytes(row.salt)) == 32
+        assert bytes(row.entry).startswith(b'{"class":"access"')
+    assert [row.purpose for row in stored].count(None) == 2
+
+
 def test_resending_the_same_events_is_accepted_with_the_same_indexes(client, running):
     console = client.sign_in()
     batch = console.signed(4)
