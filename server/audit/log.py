@@ -7,14 +7,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import os
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ColumnElement, Update
@@ -33,6 +29,7 @@ from server.audit.store import (
     write_append,
 )
 from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, audit_log_state, audit_pending
+from server.audit.verifier import SignatureVerifier
 from server.auth.tables import devices
 from server.config import Settings
 from server.db.engine import Database
@@ -48,7 +45,6 @@ logger = logging.getLogger("kluis.audit")
 
 Clock = Callable[[], dt.datetime]
 MAX_SEQUENCE_BATCH = 1000
-_INLINE_VERIFY = 16
 
 
 def utc_now() -> dt.datetime:
@@ -90,9 +86,7 @@ class AuditLog:
         self.retention = retention
         self.clock = clock
         self.origin = keys.note_signer.name
-        workers = os.cpu_count() or 1
-        self._workers = workers
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audit-verify")
+        self._verifier = SignatureVerifier()
         self._listeners: list[Callable[[], None]] = []
         self._queued: list[_Waiting] = []
         self._group_task: asyncio.Task[None] | None = None
@@ -110,39 +104,14 @@ class AuditLog:
         for listener in self._listeners:
             listener()
 
+    async def warm_up(self) -> None:
+        """Start the signature workers before the first batch needs them."""
+        await self._verifier.warm_up()
+
     def close(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._verifier.close()
 
     # --- device events ------------------------------------------------------------------
-
-    async def _verify(self, public_key: bytes, batch: Sequence[SignedEvent]) -> list[bool]:
-        """Check signatures on every core: Ed25519 verification releases the GIL."""
-        try:
-            key = Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError:
-            return [False] * len(batch)
-
-        def check(chunk: Sequence[SignedEvent]) -> list[bool]:
-            results = []
-            for signed in chunk:
-                try:
-                    key.verify(signed.signature, signed.data)
-                    results.append(True)
-                except InvalidSignature:
-                    results.append(False)
-            return results
-
-        if len(batch) <= _INLINE_VERIFY:
-            return check(batch)
-        size = -(-len(batch) // self._workers)
-        loop = asyncio.get_running_loop()
-        parts = await asyncio.gather(
-            *(
-                loop.run_in_executor(self._executor, check, batch[start : start + size])
-                for start in range(0, len(batch), size)
-            )
-        )
-        return [valid for part in parts for valid in part]
 
     async def submit(
         self, caller: ingest.Caller, items: Sequence[tuple[bytes, bytes]]
@@ -191,7 +160,9 @@ class AuditLog:
         if not isinstance(device, bytes):
             refuse(device, candidates)
             return
-        valid = await self._verify(device, [signed for _, signed in candidates])
+        valid = await self._verifier.verify(
+            device, [(signed.data, signed.signature) for _, signed in candidates]
+        )
         refuse(
             ingest.Reason.BAD_SIGNATURE, [pair for pair, ok in zip(candidates, valid, strict=True) if not ok]
         )

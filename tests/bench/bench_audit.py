@@ -1,9 +1,9 @@
 """The audit log's speed, each figure beside its limit measured in the same run:
 
 * appending device-signed events through the real append path (screening, Ed25519
-  checks on every core, one transaction per batch of 1000) from four concurrent clients,
-  on SQLite, and on PostgreSQL when
-  reachable, beside raw Ed25519 verification on one core;
+  checks in worker processes on every core, started before the clock starts, batches of
+  1000 grouped into one transaction while one is being written) from four concurrent clients,
+  on SQLite, and on PostgreSQL when reachable, beside raw Ed25519 verification on one core;
 * recomputing the root of a 1,000,000-event log from its entries offline the way the
   verifier does (a leaf hash per entry, folded into a compact range chunk by chunk), beside a
   bare SHA-256 loop over the same entries;
@@ -184,6 +184,8 @@ async def _append(url: str, count: int) -> float:
             event = make_event(number, device, user)
             signed.append(sign_event(event, key))
         log = AuditLog(database, AuditKeys.ephemeral("bench.example/audit"), RetentionPolicy({}))
+        # A running server's signature workers start once; the figure is the steady state.
+        await log.warm_up()
         caller = Caller(user, device, frozenset({"teller"}))
         batches = [[(s.data, s.signature) for s in signed[a : a + BATCH]] for a in range(0, count, BATCH)]
 
