@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.audit.codec import format_time
 from shared.audit.entry import commitment, entry_bytes
-from shared.audit.event import SignedEvent
+from shared.audit.event import SignedEvent, event_class
 from shared.merkle import CompactRange, leaf_hash
 
 
@@ -38,58 +38,87 @@ class Accepted:
         object.__setattr__(self, "commitment", commitment(self.salt, self.signed.signature, self.signed.data))
 
 
+ENTRY_COLUMNS: tuple[str, ...] = (
+    "idx",
+    "entry",
+    "event_id",
+    "received_at",
+    "event_class",
+    "signer",
+    "salt",
+    "event",
+    "signature",
+    "occurred_at",
+    "actor",
+    "device",
+    "action",
+    "object_type",
+    "object_id",
+    "purpose",
+    "outcome",
+)
+"""The columns of an entry row as the plan gives them; the body's columns from ``event``
+on are the ones an erasure clears."""
+
+NODE_COLUMNS: tuple[str, ...] = ("level", "idx", "hash")
+
+
 @dataclass(frozen=True)
 class AppendPlan:
-    entries: list[dict[str, Any]]
-    nodes: list[dict[str, Any]]
+    """Rows as tuples in the order of :data:`ENTRY_COLUMNS` and :data:`NODE_COLUMNS`."""
+
+    entries: list[tuple[Any, ...]]
+    nodes: list[tuple[int, int, bytes]]
     state: LogState
     first_index: int
 
 
-def event_columns(signed: SignedEvent) -> dict[str, Any]:
-    """The columns of an entry row that hold (and are erased with) the event's body."""
-    event = signed.event
-    return {
-        "event": signed.data,
-        "signature": signed.signature,
-        "occurred_at": event.occurred_at,
-        "actor": event.actor,
-        "device": event.device,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "purpose": event.purpose,
-        "outcome": event.outcome,
-    }
+_CLASS_OF_ACTION: dict[str, str] = {}
+
+
+def _class_of(action: str) -> str:
+    value = _CLASS_OF_ACTION.get(action)
+    if value is None:
+        value = _CLASS_OF_ACTION[action] = event_class(action).value
+    return value
 
 
 def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) -> AppendPlan:
     received_at = max(now, state.last_received_at) if state.last_received_at else now
     first = state.size
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     leaves: list[bytes] = []
     received_text = format_time(received_at)
     for offset, item in enumerate(batch):
-        event = item.signed.event
+        signed = item.signed
+        event = signed.event
         index = first + offset
-        event_class = event.event_class.value
-        data = entry_bytes(event_class, item.commitment, event.event_id, index, received_text, event.signer)
+        kind = _class_of(event.action)
+        data = entry_bytes(kind, item.commitment, event.event_id, index, received_text, event.signer)
         leaves.append(leaf_hash(data))
-        row = event_columns(item.signed)
-        row.update(
-            idx=index,
-            entry=data,
-            event_id=event.event_id,
-            received_at=received_at,
-            event_class=event_class,
-            signer=event.signer,
-            salt=item.salt,
+        rows.append(
+            (
+                index,
+                data,
+                event.event_id,
+                received_at,
+                kind,
+                event.signer,
+                item.salt,
+                signed.data,
+                signed.signature,
+                event.occurred_at,
+                event.actor,
+                event.device,
+                event.action,
+                event.object_type,
+                event.object_id,
+                event.purpose,
+                event.outcome,
+            )
         )
-        rows.append(row)
     frontier = state.frontier.copy()
-    nodes = [
-        {"level": level, "idx": index, "hash": value} for (level, index), value in frontier.extend(leaves)
-    ]
+    nodes = [(level, index, value) for (level, index), value in frontier.extend(leaves)]
     return AppendPlan(
         entries=rows,
         nodes=nodes,

@@ -35,7 +35,7 @@ from server.config import Settings
 from server.db.engine import Database
 from server.logs import fields
 from shared.audit.codec import FormatError
-from shared.audit.entry import new_salt
+from shared.audit.entry import new_salt, new_salts
 from shared.audit.event import AuditEvent, SignedEvent, server_signer, sign_event
 from shared.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
 from shared.merkle import ProofError, consistency_proof_plan, verify_consistency
@@ -169,7 +169,9 @@ class AuditLog:
         good = [pair for pair, ok in zip(candidates, valid, strict=True) if ok]
         if not good:
             return
-        waiting = _Waiting(caller, good, [Accepted(signed, new_salt()) for _, signed in good])
+        salts = new_salts(len(good))
+        prepared = [Accepted(signed, salt) for (_, signed), salt in zip(good, salts, strict=True)]
+        waiting = _Waiting(caller, good, prepared)
         for position, result in await self._join_group(waiting):
             results[position] = result
 

@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Table, Uuid, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from server.audit.appender import AppendPlan, LogState
+from server.audit.appender import ENTRY_COLUMNS, NODE_COLUMNS, AppendPlan, LogState
 from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, audit_log_state, audit_nodes
 from server.auth.columns import UTCDateTime
 from shared.merkle import EMPTY_ROOT, CompactRange, NodeId, ProofPlan, root_plan
 
-# Rows per INSERT statement: large enough to amortise, small enough for the bound-value limits
-# (SQLite 32,766, PostgreSQL 65,535; an entry has 19 columns).
+# Rows per INSERT statement on SQLite: large enough to amortise, small enough for its limit of
+# 32,766 bound values (an entry has 17 columns).
 _CHUNK = 500
 
 
@@ -60,78 +60,65 @@ def _sqlite_time(value: object) -> object:
     return value
 
 
-def _converters(table: Table, names: Sequence[str], dialect: str) -> list[Callable[[object], object]]:
-    """How each column's value goes to the driver as SQLAlchemy would send it: on SQLite a
-    UUID as 32 hex digits and a time as naive UTC text; PostgreSQL's driver takes both as
-    they are."""
-    converters: list[Callable[[object], object]] = []
-    for name in names:
+def _sqlite_conversions(table: Table, names: Sequence[str]) -> list[tuple[int, Callable[[object], object]]]:
+    """Which columns SQLAlchemy would convert for SQLite, and how: a UUID to 32 hex digits
+    and a time to naive UTC text.  PostgreSQL's driver takes both as they are."""
+    conversions: list[tuple[int, Callable[[object], object]]] = []
+    for position, name in enumerate(names):
         kind = table.c[name].type
-        if dialect == "sqlite" and isinstance(kind, Uuid):
-            converters.append(_sqlite_uuid)
-        elif dialect == "sqlite" and isinstance(kind, UTCDateTime):
-            converters.append(_sqlite_time)
-        else:
-            converters.append(_same)
-    return converters
-
-
-def _same(value: object) -> object:
-    return value
+        if isinstance(kind, Uuid):
+            conversions.append((position, _sqlite_uuid))
+        elif isinstance(kind, UTCDateTime):
+            conversions.append((position, _sqlite_time))
+    return conversions
 
 
 @functools.lru_cache(maxsize=32)
-def _insert_sql(table: str, names: tuple[str, ...], marker: str, rows: int) -> str:
-    one = f"({', '.join([marker] * len(names))})"
+def _insert_sql(table: str, names: tuple[str, ...], rows: int) -> str:
+    one = f"({', '.join('?' * len(names))})"
     return f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([one] * rows)}"  # noqa: S608 - names from the table definition
 
 
-async def _insert_chunks(connection: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
+async def _insert_rows(
+    connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
+) -> None:
     """Many rows at once, straight to the driver: on the append path SQLAlchemy's per-value
-    processing cost as much as the rest of an append.  Each chunk is one statement with a
-    row of values per entry, not an executemany: psycopg would send every row as its own
-    statement, and sqlite3 would give up and retake the GIL for every row, which a busy
-    event loop then makes it wait for."""
+    processing cost as much as the rest of an append.  On PostgreSQL that is COPY, in the
+    caller's transaction.  On SQLite each chunk is one statement with a row of values per
+    entry, not an executemany, which would give up and retake the GIL for every row (and
+    wait for it while the event loop is busy)."""
     if not rows:
         return
-    names = tuple(rows[0])
-    dialect = connection.dialect
-    if dialect.name == "postgresql":
+    if connection.dialect.name == "postgresql":
         await _copy_rows(connection, table, names, rows)
         return
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    converters = _converters(table, names, dialect.name)
-    if all(convert is _same for convert in converters):
-        values = [row[name] for row in rows for name in names]
-    else:
-        pairs = list(zip(converters, names, strict=True))
-        values = [convert(row[name]) for row in rows for convert, name in pairs]
     width = len(names)
+    values = [value for row in rows for value in row]
+    for position, convert in _sqlite_conversions(table, names):
+        values[position::width] = [convert(value) for value in values[position::width]]
     for start in range(0, len(rows), _CHUNK):
         count = min(_CHUNK, len(rows) - start)
-        sql = _insert_sql(table.name, names, marker, count)
+        sql = _insert_sql(table.name, names, count)
         await connection.exec_driver_sql(sql, tuple(values[start * width : (start + count) * width]))
 
 
 async def _copy_rows(
-    connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: list[dict[str, Any]]
+    connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """PostgreSQL's bulk path, COPY, in the caller's transaction: an INSERT of many rows
-    costs the server a parse and plan of thousands of parameters every time."""
     raw = await connection.get_raw_connection()
     driver: Any = raw.driver_connection
     statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
     async with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            await copy.write_row([row[name] for name in names])
+            await copy.write_row(row)
 
 
 async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:
     """Write the plan's entries and nodes and the new state, in the caller's transaction."""
     if not plan.entries:
         return
-    await _insert_chunks(connection, audit_entries, plan.entries)
-    await _insert_chunks(connection, audit_nodes, plan.nodes)
+    await _insert_rows(connection, audit_entries, ENTRY_COLUMNS, plan.entries)
+    await _insert_rows(connection, audit_nodes, NODE_COLUMNS, plan.nodes)
     await connection.execute(
         update(audit_log_state)
         .where(audit_log_state.c.id == STATE_ROW)

@@ -37,6 +37,7 @@ __all__ = [
     "entry_bytes",
     "entry_for",
     "new_salt",
+    "new_salts",
     "parse_entry",
 ]
 
@@ -55,6 +56,12 @@ _CLASSES: Final = frozenset(value.value for value in EventClass)
 
 def new_salt() -> bytes:
     return secrets.token_bytes(SALT_SIZE)
+
+
+def new_salts(count: int) -> list[bytes]:
+    """``count`` salts from one read of the system's random source."""
+    pool = secrets.token_bytes(SALT_SIZE * count)
+    return [pool[start : start + SALT_SIZE] for start in range(0, len(pool), SALT_SIZE)]
 
 
 def commitment(salt: bytes, signature: bytes, event_bytes: bytes) -> bytes:

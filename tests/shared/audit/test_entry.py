@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from shared.audit.codec import FormatError
-from shared.audit.entry import LogEntry, commitment, entry_for, new_salt, parse_entry
+from shared.audit.entry import SALT_SIZE, LogEntry, commitment, entry_for, new_salt, new_salts, parse_entry
 from shared.audit.event import AuditEvent, sign_event
 from shared.canonical import dumps_canonical, loads_canonical
 from shared.crypto import generate_private_key
@@ -89,3 +89,11 @@ def test_entries_check_their_fields():
         LogEntry(-1, uuid.uuid4(), WHEN, "access", "server:0123456789abcdef", bytes(32))
     with pytest.raises(FormatError, match="signer"):
         LogEntry(0, uuid.uuid4(), WHEN, "access", "someone", bytes(32))
+
+
+def test_salts_made_together_are_full_length_and_all_different():
+    salts = new_salts(1000)
+    assert len(salts) == 1000
+    assert {len(salt) for salt in salts} == {SALT_SIZE}
+    assert len(set(salts)) == 1000
+    assert new_salts(0) == []
