@@ -23,6 +23,7 @@ from server.audit.store import (
     LogCorrupted,
     StoredCheckpoint,
     build_proof,
+    known_entries,
     latest_checkpoint,
     load_state,
     stored_root,
@@ -207,17 +208,7 @@ class AuditLog:
         async with self.database.transaction(write=True) as connection:
             state = await load_state(connection, lock=True)
             ids = [signed.event.event_id for waiting in group for _, signed in waiting.good]
-            known = {
-                row.event_id: row
-                for row in await connection.execute(
-                    select(
-                        audit_entries.c.idx,
-                        audit_entries.c.event_id,
-                        audit_entries.c.event,
-                        audit_entries.c.signature,
-                    ).where(audit_entries.c.event_id.in_(ids))
-                )
-            }
+            known = await known_entries(connection, ids)
             fresh: dict[uuid.UUID, tuple[int, SignedEvent]] = {}
             for number, waiting in enumerate(group):
                 # Revocation may have happened since the signatures were checked; it wins.
@@ -233,7 +224,7 @@ class AuditLog:
                     stored = known.get(event_id)
                     if stored is not None:
                         same = stored.event is None or (
-                            bytes(stored.event) == signed.data and bytes(stored.signature) == signed.signature
+                            stored.event == signed.data and stored.signature == signed.signature
                         )
                         placed.append((number, position, signed, stored.idx if same else -1))
                     elif event_id in fresh:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -111,6 +112,42 @@ async def _copy_rows(
     async with driver.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             await copy.write_row(row)
+
+
+@dataclass(frozen=True)
+class KnownEntry:
+    """An entry already in the log under an event id being appended again."""
+
+    idx: int
+    event: bytes | None
+    signature: bytes | None
+
+
+async def known_entries(connection: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, KnownEntry]:
+    """The entries already in the log under any of ``ids``.  The ids go to the database as
+    one array (PostgreSQL) or one JSON list (SQLite): as an expanding IN, SQLAlchemy named
+    and converted a thousand parameters for every batch, to find, nearly always, nothing."""
+    if not ids:
+        return {}
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        result = await connection.exec_driver_sql(_KNOWN_PG, (list(ids),))
+    else:
+        result = await connection.exec_driver_sql(_KNOWN_SQLITE, (json.dumps([value.hex for value in ids]),))
+    known: dict[uuid.UUID, KnownEntry] = {}
+    for event_id, idx, event, signature in map(tuple, result):
+        key = event_id if postgres else uuid.UUID(hex=event_id)
+        known[key] = KnownEntry(int(idx), _optional_bytes(event), _optional_bytes(signature))
+    return known
+
+
+def _optional_bytes(value: object) -> bytes | None:
+    return None if value is None else bytes(value)  # type: ignore[call-overload]
+
+
+_KNOWN_COLUMNS = "event_id, idx, event, signature FROM audit_entries"
+_KNOWN_PG = f"SELECT {_KNOWN_COLUMNS} WHERE event_id = ANY(%s)"
+_KNOWN_SQLITE = f"SELECT {_KNOWN_COLUMNS} WHERE event_id IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant text
 
 
 async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:
