@@ -81,6 +81,22 @@ def test_resending_the_same_events_is_accepted_with_the_same_indexes(client, run
     assert count_entries(running) == before
 
 
+def test_an_erased_event_sent_again_keeps_its_index_and_stays_erased(client, running):
+    console = client.sign_in()
+    batch = console.signed(3)
+    indexes = client.submit_ok(console, batch)
+    erased = batch[1].event.event_id
+    assert running.run(running.server.state.audit.erase(erased)) == indexes[1]
+    assert client.submit_ok(console, batch) == indexes
+
+    async def body():
+        async with running.server.database.transaction() as connection:
+            query = select(audit_entries.c.event, audit_entries.c.erased_reason)
+            return (await connection.execute(query.where(audit_entries.c.event_id == erased))).one()
+
+    assert tuple(running.run(body())) == (None, "erasure")
+
+
 def test_a_different_event_under_a_used_id_is_refused(client):
     console = client.sign_in()
     (original,) = console.signed(1)
