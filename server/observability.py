@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from server.http.listener import ListenerEvents
 from server.http.routing import METHODS
@@ -19,24 +24,78 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+_BUCKET_NAMES = (*(floatToGoString(bound) for bound in LATENCY_BUCKETS), "+Inf")  # type: ignore[no-untyped-call]
+
+
+class _Latency:
+    """One route's latency histogram: a count per bucket (not yet cumulative) and the sum."""
+
+    __slots__ = ("buckets", "total")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+
+class RequestTally(Collector):
+    """Requests answered and their latencies, counted in plain numbers and handed to the
+    registry only when it is scraped.  A prometheus_client Counter and Histogram take a
+    lock and walk their buckets on every request: 3% of the work of a small request.
+    The listeners and the scrape all run on the server's event loop, so nothing here
+    needs a lock."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str, str], int] = {}
+        self.latency: dict[tuple[str, str], _Latency] = {}
+
+    def count(self, listener: str, route: str, method: str, status: int, seconds: float) -> None:
+        key = (listener, route, method, str(status))
+        self.requests[key] = self.requests.get(key, 0) + 1
+        histogram = self.latency.get((listener, route))
+        if histogram is None:
+            histogram = self.latency[(listener, route)] = _Latency()
+        histogram.buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram.total += seconds
+
+    def describe(self) -> list[Metric]:
+        return [self._requests_family(), self._latency_family()]
+
+    def collect(self) -> list[Metric]:
+        requests = self._requests_family()
+        for request_labels, value in list(self.requests.items()):
+            requests.add_metric(request_labels, value)
+        latency = self._latency_family()
+        for route_labels, histogram in list(self.latency.items()):
+            cumulative = list(itertools.accumulate(histogram.buckets))
+            latency.add_metric(
+                route_labels, list(zip(_BUCKET_NAMES, cumulative, strict=True)), histogram.total
+            )
+        return [requests, latency]
+
+    @staticmethod
+    def _requests_family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "kluis_http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            labels=["listener", "route", "method", "status"],
+        )
+
+    @staticmethod
+    def _latency_family() -> HistogramMetricFamily:
+        return HistogramMetricFamily(
+            "kluis_http_request_duration_seconds",
+            "Time from a request's first byte to its response being written.",
+            labels=["listener", "route"],
+        )
+
+
 class Metrics:
     """The server's metrics, in a registry of their own (several servers may share a process)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "kluis_http_requests",
-            "HTTP requests answered, by route template, method and status.",
-            ["listener", "route", "method", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "kluis_http_request_duration_seconds",
-            "Time from a request's first byte to its response being written.",
-            ["listener", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        self.tally = RequestTally()
+        self.registry.register(self.tally)
         self.open_connections = Gauge(
             "kluis_http_open_connections",
             "Connections being served.",
@@ -71,8 +130,7 @@ class ListenerObserver(ListenerEvents):
         self._refused = metrics.refused_connections.labels(listener)
         self._handshakes = metrics.handshake_failures.labels(listener)
         self._open.set(0)
-        self._request_counters: dict[tuple[str, str, int], Counter] = {}
-        self._latencies: dict[str, Histogram] = {}
+        self._count = metrics.tally.count
 
     def connection_opened(self) -> None:
         self._open.inc()
@@ -89,17 +147,7 @@ class ListenerObserver(ListenerEvents):
     def request_finished(self, request_id: str, method: str, route: str, status: int, seconds: float) -> None:
         if method not in METHODS:
             method = "OTHER" if method != "-" else method
-        key = (route, method, status)
-        counter = self._request_counters.get(key)
-        if counter is None:
-            counter = self._metrics.requests.labels(self._listener, route, method, str(status))
-            self._request_counters[key] = counter
-        counter.inc()
-        latency = self._latencies.get(route)
-        if latency is None:
-            latency = self._metrics.latency.labels(self._listener, route)
-            self._latencies[route] = latency
-        latency.observe(seconds)
+        self._count(self._listener, route, method, status, seconds)
         if self._access_log:
             access_logger.info(
                 "request",

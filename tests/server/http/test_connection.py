@@ -120,10 +120,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(serve):
             assert response.status == 200
             assert response.json() == {"message": "hello"}
             assert response.header("connection") is None
-    assert (
-        running.call(lambda: running.metrics.requests.labels("test", "/hello", "GET", "200")._value.get())
-        == 5
-    )
+    assert running.call(lambda: running.metrics.tally.requests[("test", "/hello", "GET", "200")]) == 5
 
 
 def test_pipelined_requests_are_answered_in_order(serve):
@@ -404,5 +401,5 @@ def test_time_idle_between_keep_alive_requests_is_not_the_requests_duration(serv
         assert c.request("GET", "/hello").status == 200
         time.sleep(0.8)
         assert c.request("GET", "/hello").status == 200
-    total = running.call(lambda: running.metrics.latency.labels("test", "/hello")._sum.get())
+    total = running.call(lambda: running.metrics.tally.latency[("test", "/hello")].total)
     assert total < 0.5
