@@ -5,7 +5,8 @@ GIL, but each thread must take it back between two signatures, and while the eve
 busy parsing and appending it waits up to the interpreter's switch interval to do so, so
 two cores never both verified.  The workers are started by a fork server (or spawned where
 there is none), never forked from the server with its threads; they ignore SIGINT, so that
-Ctrl-C reaches the server alone and it can shut them down in order.  If a worker dies or
+Ctrl-C reaches the server alone and it can shut them down in order, and they exit when the
+server's process ends, even by SIGKILL.  If a worker dies or
 cannot start, batches are checked on a thread instead (slower, never lost) and new workers
 are tried again a little later."""
 
@@ -17,9 +18,11 @@ import math
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 from typing import Final
 
 from cryptography.exceptions import InvalidSignature
@@ -49,8 +52,19 @@ def check_signatures(public_key: bytes, pairs: Sequence[tuple[bytes, bytes]]) ->
     return bytes(results)
 
 
-def _ignore_interrupts() -> None:
+def _start_worker() -> None:
+    """In each worker: leave Ctrl-C to the server, and end with the server however it ends.
+    A worker holds both ends of its job queue, so it would never see the server go; and
+    the fork server lives as long as any worker does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    server = multiprocessing.parent_process()
+    if server is not None:
+        threading.Thread(target=_end_with, args=(server,), name="kluis-end-with-server", daemon=True).start()
+
+
+def _end_with(server: BaseProcess) -> None:
+    server.join()
+    os._exit(0)
 
 
 def _start_method() -> str:
@@ -72,7 +86,7 @@ class SignatureVerifier:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context(_start_method())
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_ignore_interrupts)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker)
         return self._pool
 
     async def warm_up(self) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +97,48 @@ def test_workers_ignore_ctrl_c_so_the_server_stops_them_in_order(verifier):
     assert all(asyncio.run(verifier.verify(public, pairs)))
     assert verifier._pool is pool
     assert all(process.is_alive() for process in workers.values())
+
+
+KILLED_SERVER = """
+import asyncio, os, signal, sys
+from server.audit.verifier import SignatureVerifier
+from shared.crypto import generate_private_key, public_key_to_raw, sign
+
+if __name__ == "__main__":
+    key = generate_private_key()
+    pairs = [(b"%d" % n, sign(key, b"%d" % n)) for n in range(100)]
+    verifier = SignatureVerifier(workers=2)
+    assert all(asyncio.run(verifier.verify(public_key_to_raw(key), pairs)))
+    workers = list(verifier._pool._processes)
+    fork_servers = {open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1] for pid in workers}
+    print(" ".join(str(pid) for pid in workers), " ".join(fork_servers), sep="\\n", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_and_their_fork_server_end_when_the_server_is_killed(tmp_path):
+    script = tmp_path / "killed_server.py"
+    script.write_text(KILLED_SERVER)
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert process.returncode == -signal.SIGKILL
+    worker_line, fork_server_line = process.stdout.splitlines()
+    workers = [int(pid) for pid in worker_line.split()]
+    fork_servers = [int(pid) for pid in fork_server_line.split()]
+    assert len(workers) == 2
+    assert len(fork_servers) == 1
+    assert os.getpid() not in fork_servers
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left = [pid for pid in [*workers, *fork_servers] if Path(f"/proc/{pid}").exists()]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []
