@@ -346,7 +346,10 @@ def test_update_required_shows_in_the_status_bar_and_the_outbox_is_kept(with_des
             on_success=lambda _mutation: stored.set(),
         )
         await stored.wait()
-        await until(lambda: desk.connection.update_required)
+        # The outbox is counted on a worker thread while the engine's push is refused, and
+        # a fast refusal can come first: wait for both, then check the mutation stays put.
+        await until(lambda: desk.connection.update_required and desk.outbox.size == 1)
+        await asyncio.sleep(0.3)
         assert label.text() == "Update required"
         assert "Your work on this computer is kept" in label.toolTip()
         assert outbox.text() == "Outbox: 1"
