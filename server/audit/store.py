@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, Uuid, select, update
+from sqlalchemy import Integer, LargeBinary, SmallInteger, String, Table, Uuid, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from server.audit.appender import ENTRY_COLUMNS, NODE_COLUMNS, AppendPlan, LogState
@@ -84,14 +84,17 @@ async def _insert_rows(
     connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
 ) -> None:
     """Many rows at once, straight to the driver: on the append path SQLAlchemy's per-value
-    processing cost as much as the rest of an append.  On PostgreSQL that is COPY, in the
-    caller's transaction.  On SQLite each chunk is one statement with a row of values per
-    entry, not an executemany, which would give up and retake the GIL for every row (and
-    wait for it while the event loop is busy)."""
+    processing cost as much as the rest of an append.  On PostgreSQL that is one INSERT
+    from ``unnest`` of an array per column; on SQLite each chunk is one statement with a
+    row of values per entry.  Not an executemany: psycopg sends every row as a statement
+    of its own, and sqlite3 gives up and retakes the GIL for every row (and waits for it
+    while the event loop is busy).  Not COPY either: a COPY cancelled while it starts
+    (a shutdown cancelling the audit worker) leaves the connection unable to roll back."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
-        await _copy_rows(connection, table, names, rows)
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        await connection.exec_driver_sql(_unnest_sql(table, names), tuple(columns))
         return
     width = len(names)
     values = [value for row in rows for value in row]
@@ -103,15 +106,26 @@ async def _insert_rows(
         await connection.exec_driver_sql(sql, tuple(values[start * width : (start + count) * width]))
 
 
-async def _copy_rows(
-    connection: AsyncConnection, table: Table, names: tuple[str, ...], rows: Sequence[Sequence[Any]]
-) -> None:
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
-    statement = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-    async with driver.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            await copy.write_row(row)
+def _pg_array_type(kind: object) -> str:
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz[]"
+    if isinstance(kind, Uuid):
+        return "uuid[]"
+    if isinstance(kind, LargeBinary):
+        return "bytea[]"
+    if isinstance(kind, SmallInteger):
+        return "smallint[]"
+    if isinstance(kind, Integer):  # BigInteger is an Integer
+        return "bigint[]"
+    if isinstance(kind, String):
+        return "text[]"
+    raise TypeError(f"no array type for {kind!r}")
+
+
+@functools.lru_cache(maxsize=8)
+def _unnest_sql(table: Table, names: tuple[str, ...]) -> str:
+    arrays = ", ".join(f"%b::{_pg_array_type(table.c[name].type)}" for name in names)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"  # noqa: S608 - names and types from the table definition
 
 
 @dataclass(frozen=True)
