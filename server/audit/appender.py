@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.audit.codec import format_time
 from shared.audit.entry import commitment, entry_bytes
-from shared.audit.event import SignedEvent, event_class
+from shared.audit.event import SignedEvent, event_class_name
 from shared.merkle import CompactRange, leaf_hash
 
 
@@ -73,16 +73,6 @@ class AppendPlan:
     first_index: int
 
 
-_CLASS_OF_ACTION: dict[str, str] = {}
-
-
-def _class_of(action: str) -> str:
-    value = _CLASS_OF_ACTION.get(action)
-    if value is None:
-        value = _CLASS_OF_ACTION[action] = event_class(action).value
-    return value
-
-
 def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) -> AppendPlan:
     received_at = max(now, state.last_received_at) if state.last_received_at else now
     first = state.size
@@ -93,7 +83,7 @@ def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) ->
         signed = item.signed
         event = signed.event
         index = first + offset
-        kind = _class_of(event.action)
+        kind = event_class_name(event.action)
         data = entry_bytes(kind, item.commitment, event.event_id, index, received_text, event.signer)
         leaves.append(leaf_hash(data))
         rows.append(

@@ -61,17 +61,21 @@ def _sqlite_time(value: object) -> object:
     return value
 
 
-def _sqlite_conversions(table: Table, names: Sequence[str]) -> list[tuple[int, Callable[[object], object]]]:
+_Convert = Callable[[object], object]
+
+
+@functools.lru_cache(maxsize=8)
+def _sqlite_conversions(table: Table, names: tuple[str, ...]) -> tuple[tuple[int, _Convert], ...]:
     """Which columns SQLAlchemy would convert for SQLite, and how: a UUID to 32 hex digits
     and a time to naive UTC text.  PostgreSQL's driver takes both as they are."""
-    conversions: list[tuple[int, Callable[[object], object]]] = []
+    conversions: list[tuple[int, _Convert]] = []
     for position, name in enumerate(names):
         kind = table.c[name].type
         if isinstance(kind, Uuid):
             conversions.append((position, _sqlite_uuid))
         elif isinstance(kind, UTCDateTime):
             conversions.append((position, _sqlite_time))
-    return conversions
+    return tuple(conversions)
 
 
 @functools.lru_cache(maxsize=32)

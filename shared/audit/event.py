@@ -38,6 +38,7 @@ __all__ = [
     "SignedEvent",
     "SignerKind",
     "event_class",
+    "event_class_name",
     "event_from_value",
     "parse_event",
     "server_signer",
@@ -125,8 +126,18 @@ _MEMBER_SET: Final = frozenset(_MEMBERS)
 _OUTCOMES: Final = frozenset(outcome.value for outcome in Outcome)
 
 
+_ACCESS_CLASS: Final = EventClass.ACCESS.value
+_SECURITY_CLASS: Final = EventClass.SECURITY.value
+
+
+def event_class_name(action: str) -> str:
+    """The retention class of an action as the text an entry carries (what
+    ``event_class(action).value`` is, without an enum lookup per event)."""
+    return _ACCESS_CLASS if action in ACCESS_ACTIONS else _SECURITY_CLASS
+
+
 def event_class(action: str) -> EventClass:
-    return EventClass.ACCESS if action in ACCESS_ACTIONS else EventClass.SECURITY
+    return EventClass(event_class_name(action))
 
 
 def server_signer(key_id: str) -> str:

@@ -195,3 +195,14 @@ def test_the_canonical_shortcut_decides_exactly_as_reading_member_by_member(base
             parse_event(changed)
     else:
         assert parse_event(changed) == expected
+
+
+def test_an_actions_class_name_is_its_retention_class():
+    from shared.audit.event import ACCESS_ACTIONS, SECURITY_ACTIONS, EventClass, event_class, event_class_name
+
+    for action in ACCESS_ACTIONS:
+        assert event_class_name(action) == "access"
+        assert event_class(action) is EventClass.ACCESS
+    for action in SECURITY_ACTIONS:
+        assert event_class_name(action) == "security"
+        assert event_class(action) is EventClass.SECURITY
