@@ -123,7 +123,6 @@ class ListenerObserver(ListenerEvents):
     """Counts one listener's connections and requests, and writes its access log."""
 
     def __init__(self, metrics: Metrics, listener: str, *, access_log: bool) -> None:
-        self._metrics = metrics
         self._listener = listener
         self._access_log = access_log
         self._open = metrics.open_connections.labels(listener)

@@ -306,7 +306,7 @@ def _member(name: bytes, pattern: bytes) -> bytes:
 
 _UUID_BYTES: Final = rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _CODE_BYTES: Final = rb"[a-z][a-z0-9_.-]{0,63}"
-_CANONICAL: Final = re.compile(
+_CANONICAL_PATTERN: Final = (
     rb'\{"action":"(?P<action>[a-z][a-z_]{0,31})",'
     + _member(b"actor", _UUID_BYTES)
     + b","
@@ -331,12 +331,11 @@ _CANONICAL: Final = re.compile(
     + rb"|server:[0-9a-f]{16})"
     + rb'"\}\Z'
 )
-"""The canonical form of an event, every value in its member's alphabet.  Bytes it matches
-are canonical by construction (fixed member order, no whitespace, no escapes, times and ids
-in their one spelling), so they need no JSON parse and no re-encoding to compare."""
-
-
-_CANONICAL_TEXT: Final = re.compile(_CANONICAL.pattern.decode("ascii"), re.ASCII)
+_CANONICAL_TEXT: Final = re.compile(_CANONICAL_PATTERN.decode("ascii"), re.ASCII)
+"""The canonical form of an event, every value in its member's alphabet, matched against
+the event's bytes decoded as ASCII.  What it matches is canonical by construction (fixed
+member order, no whitespace, no escapes, times and ids in their one spelling), so it needs
+no JSON parse and no re-encoding to compare."""
 _GROUPS: Final = (
     "event_id",
     "occurred_at",
