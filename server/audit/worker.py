@@ -39,6 +39,7 @@ class AuditWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_prune = 0.0
+        self._stopping = False
         log.on_append(self._wake.set)
 
     def start(self) -> None:
@@ -54,7 +55,7 @@ class AuditWorker:
             await self.log.prune()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.run_once()
             except (CheckpointRefused, LogCorrupted) as exc:
@@ -75,12 +76,22 @@ class AuditWorker:
             self._wake.clear()
 
     async def stop(self) -> None:
-        """Stop, after one last pass (bounded) so that events recorded just before get in."""
+        """Stop, after one last pass (bounded) so that events recorded just before get in.
+
+        The pass under way is let finish rather than cancelled: cancelling it inside a
+        transaction can leave SQLite's write lock held by a connection the pool then keeps,
+        and every later append would find the database locked."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=_FINAL_PASS_SECONDS)
+        except TimeoutError:
+            logger.warning("the audit worker's pass did not end in time; cancelling it")
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         self._task = None
         try:
             await asyncio.wait_for(self.run_once(), timeout=_FINAL_PASS_SECONDS)

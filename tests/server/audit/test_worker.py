@@ -89,3 +89,42 @@ async def test_any_other_failure_is_logged_with_its_traceback(database_url, capl
     assert record.levelno == logging.ERROR
     assert record.getMessage() == "an audit worker pass failed; retrying"
     assert record.exc_info is not None
+
+
+async def test_stopping_lets_the_pass_under_way_finish_its_transaction(database_url):
+    """A pass cancelled inside a transaction could leave SQLite's write lock held; stopping
+    waits for the pass instead, and the database takes writes afterwards."""
+    database = Database(database_url)
+    log = AuditLog(database, AuditKeys.ephemeral("worker.test/audit"), RetentionPolicy({}))
+    real = log.sequence_pending
+    inside = asyncio.Event()
+    finished: list[bool] = []
+    cancelled: list[bool] = []
+
+    async def sequence_pending() -> bool:
+        if finished:
+            return await real()
+        try:
+            async with database.transaction(write=True) as connection:
+                await connection.exec_driver_sql("SELECT 1 FROM audit_log_state")
+                inside.set()
+                await asyncio.sleep(0.3)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        finished.append(True)
+        return await real()
+
+    log.sequence_pending = sequence_pending  # type: ignore[method-assign]
+    worker = AuditWorker(log, interval=0.05, prune_interval=3600)
+    worker.start()
+    try:
+        await asyncio.wait_for(inside.wait(), timeout=10)
+        await worker.stop()
+        assert cancelled == []
+        assert finished == [True]
+        async with database.transaction(write=True) as connection:
+            await connection.exec_driver_sql("UPDATE audit_log_state SET size = size")
+    finally:
+        log.close()
+        await database.dispose()
