@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.process import BaseProcess
 from types import TracebackType
 from typing import Final
 
@@ -22,6 +25,20 @@ PARALLEL_FROM: Final = 512
 def _start_method() -> str:
     methods = multiprocessing.get_all_start_methods()
     return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _in_each_checker() -> None:
+    """Ctrl-C belongs to the console; and a checker exits when the console does, even when
+    the console is killed and never shuts its pool down, rather than lingering."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    console = multiprocessing.parent_process()
+    if console is not None:
+        threading.Thread(target=_exit_after, args=(console,), name="kluis-checker-watch", daemon=True).start()
+
+
+def _exit_after(console: BaseProcess) -> None:
+    console.join()
+    os._exit(0)
 
 
 class SignatureChecker:
@@ -51,7 +68,7 @@ class SignatureChecker:
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
             context = multiprocessing.get_context(_start_method())
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_in_each_checker)
         return self._pool
 
     def submit(self, jobs: Sequence[SignatureJob]) -> PendingResults:

@@ -4,6 +4,12 @@ job order, a bad signature found wherever it is."""
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -40,3 +46,40 @@ def test_small_batches_are_checked_here():
     with SignatureChecker(workers=4) as checker:
         assert checker.submit(jobs(5, {2})).result() == [True, True, False, True, True]
         assert checker._pool is None
+
+
+KILLED_CONSOLE = """
+import os, signal, sys
+sys.path.insert(0, os.path.join(os.getcwd(), "tests", "console", "audit"))
+from test_signatures import jobs
+from console.audit.signatures import PARALLEL_FROM, SignatureChecker
+
+if __name__ == "__main__":
+    checker = SignatureChecker(workers=2)
+    assert all(checker.submit(jobs(PARALLEL_FROM * 2, set())).result())
+    print(" ".join(str(pid) for pid in checker._pool._processes), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_checkers_end_when_the_console_is_killed(tmp_path):
+    script = tmp_path / "killed_console.py"
+    script.write_text(KILLED_CONSOLE)
+    root = Path(__file__).resolve().parents[3]
+    process = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    checkers = [int(pid) for pid in process.stdout.split()]
+    assert len(checkers) == 2
+    deadline = time.monotonic() + 15
+    left = checkers
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [pid for pid in checkers if Path(f"/proc/{pid}").exists()]
+    assert left == []
