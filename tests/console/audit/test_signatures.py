@@ -4,18 +4,13 @@ job order, a bad signature found wherever it is."""
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from console.audit.signatures import PARALLEL_FROM, SignatureChecker
 from shared.audit.verify import SignatureJob
 from shared.crypto import public_key_to_raw
+from testkit.processes import run_killed_script, still_running
 
 
 def jobs(count: int, bad: set[int]) -> list[SignatureJob]:
@@ -49,37 +44,25 @@ def test_small_batches_are_checked_here():
 
 
 KILLED_CONSOLE = """
-import os, signal, sys
-sys.path.insert(0, os.path.join(os.getcwd(), "tests", "console", "audit"))
-from test_signatures import jobs
+import os, signal
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from console.audit.signatures import PARALLEL_FROM, SignatureChecker
+from shared.audit.verify import SignatureJob
+from shared.crypto import public_key_to_raw
 
 if __name__ == "__main__":
+    key = Ed25519PrivateKey.generate()
+    public = public_key_to_raw(key.public_key())
+    data = [b"%d" % n for n in range(PARALLEL_FROM * 2)]
+    jobs = [SignatureJob(n, "device:x", public, d, key.sign(d)) for n, d in enumerate(data)]
     checker = SignatureChecker(workers=2)
-    assert all(checker.submit(jobs(PARALLEL_FROM * 2, set())).result())
+    assert all(checker.submit(jobs).result())
     print(" ".join(str(pid) for pid in checker._pool._processes), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 def test_checkers_end_when_the_console_is_killed(tmp_path):
-    script = tmp_path / "killed_console.py"
-    script.write_text(KILLED_CONSOLE)
-    root = Path(__file__).resolve().parents[3]
-    process = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert process.returncode == -signal.SIGKILL, process.stderr
-    checkers = [int(pid) for pid in process.stdout.split()]
+    checkers = [int(pid) for pid in run_killed_script(tmp_path, KILLED_CONSOLE).split()]
     assert len(checkers) == 2
-    deadline = time.monotonic() + 15
-    left = checkers
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = [pid for pid in checkers if Path(f"/proc/{pid}").exists()]
-    assert left == []
+    assert still_running(checkers) == []

@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from server.audit.verifier import INLINE_AT_MOST, SignatureVerifier, check_signatures
 from shared.crypto import generate_private_key, public_key_to_raw, sign
+from testkit.processes import run_killed_script, still_running
 
 
 def signed_pairs(count: int, bad: set[int]) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -117,28 +115,10 @@ if __name__ == "__main__":
 
 
 def test_workers_and_their_fork_server_end_when_the_server_is_killed(tmp_path):
-    script = tmp_path / "killed_server.py"
-    script.write_text(KILLED_SERVER)
-    root = Path(__file__).resolve().parents[3]
-    process = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert process.returncode == -signal.SIGKILL
-    worker_line, fork_server_line = process.stdout.splitlines()
+    worker_line, fork_server_line = run_killed_script(tmp_path, KILLED_SERVER).splitlines()
     workers = [int(pid) for pid in worker_line.split()]
     fork_servers = [int(pid) for pid in fork_server_line.split()]
     assert len(workers) == 2
     assert len(fork_servers) == 1
     assert os.getpid() not in fork_servers
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        left = [pid for pid in [*workers, *fork_servers] if Path(f"/proc/{pid}").exists()]
-        if not left:
-            break
-        time.sleep(0.1)
-    assert left == []
+    assert still_running([*workers, *fork_servers]) == []
