@@ -16,11 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from shared.audit.bundle import BundleError, load_bundle
 from shared.audit.verify import BundleVerifier, Report, SignatureJob
+from shared.crypto import verify
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -39,24 +37,7 @@ def _check_range(bounds: tuple[int, int]) -> bytes:
 
 def check_signatures_serial(jobs: Sequence[SignatureJob]) -> bytes:
     """One byte per job: 1 where the signature verifies, 0 where it does not."""
-    keys: dict[bytes, Ed25519PublicKey | None] = {}
-    results = bytearray(len(jobs))
-    for position, job in enumerate(jobs):
-        key = keys.get(job.public_key, ...)
-        if key is ...:
-            try:
-                key = Ed25519PublicKey.from_public_bytes(job.public_key)
-            except ValueError:
-                key = None
-            keys[job.public_key] = key
-        if key is None:
-            continue
-        try:
-            key.verify(job.signature, job.data)
-        except InvalidSignature:
-            continue
-        results[position] = 1
-    return bytes(results)
+    return bytes(verify(job.public_key, job.data, job.signature) for job in jobs)
 
 
 def check_signatures(jobs: Sequence[SignatureJob], workers: int | None = None) -> list[bool]:

@@ -25,10 +25,8 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 from typing import Final
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from server.logs import fields
+from shared.crypto import verify_each
 
 logger = logging.getLogger("kluis.audit")
 
@@ -38,18 +36,7 @@ INLINE_AT_MOST: Final = 16
 
 def check_signatures(public_key: bytes, pairs: Sequence[tuple[bytes, bytes]]) -> bytes:
     """One byte per (message, signature) pair: 1 where it verifies under ``public_key``."""
-    results = bytearray(len(pairs))
-    try:
-        key = Ed25519PublicKey.from_public_bytes(public_key)
-    except ValueError:
-        return bytes(results)
-    for position, (message, signature) in enumerate(pairs):
-        try:
-            key.verify(signature, message)
-        except InvalidSignature:
-            continue
-        results[position] = 1
-    return bytes(results)
+    return verify_each(public_key, pairs)
 
 
 def _start_worker() -> None:

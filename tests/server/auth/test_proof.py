@@ -59,6 +59,15 @@ def test_a_signature_over_another_action_or_nonce_does_not_hold():
         assert not proof_is_valid(public, other, signed)
 
 
+def test_a_small_order_key_cannot_prove_possession():
+    """The identity point as a key, with R the identity and S = 0, satisfies the plain
+    verification equation for every message (OpenSSL accepts it): enrolling such a key would
+    let anyone make events that verify as that device's."""
+    identity = b"\x01" + b"\x00" * 31
+    message = proof_message(action=ProofAction.ENROLL, nonce="n", public_key=identity)
+    assert not proof_is_valid(identity, message, identity + b"\x00" * 32)
+
+
 @pytest.mark.parametrize("text", ["AA==", "A", "A+/A", "AB", "A B", "Zm9v="])
 def test_base64url_is_strict(text):
     with pytest.raises(ValueError, match="base64url"):
