@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 from shared.audit.codec import FormatError
-from shared.audit.event import SignedEvent, SignerKind, parse_event
+from shared.audit.event import (
+    EventFields,
+    SignedEvent,
+    SignerKind,
+    event_fields,
+    event_from_checked_fields,
+    parse_event,
+)
+from shared.crypto import verify
 
 MAX_CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 
@@ -99,3 +108,26 @@ def screen(caller: Caller, data: bytes, signature: bytes, now: dt.datetime) -> S
     if refuse is not None:
         return Refused(refuse, event_id=event.event_id)
     return SignedEvent(event, data, signature)
+
+
+def check_batch(
+    caller: Caller, public_key: bytes, now: dt.datetime, items: Sequence[tuple[bytes, bytes]]
+) -> list[EventFields | Refused]:
+    """Screen each event and check the signature of those that pass, under the device's
+    enrolled key: what the signature workers do with their share of a batch.  An accepted
+    event comes back as its fields (:func:`accepted` rebuilds it), a refused one as why."""
+    checked: list[EventFields | Refused] = []
+    for data, signature in items:
+        outcome = screen(caller, data, signature, now)
+        if isinstance(outcome, Refused):
+            checked.append(outcome)
+        elif not verify(public_key, data, signature):
+            checked.append(Refused(Reason.BAD_SIGNATURE, event_id=outcome.event.event_id))
+        else:
+            checked.append(event_fields(outcome.event))
+    return checked
+
+
+def accepted(fields: EventFields, data: bytes, signature: bytes) -> SignedEvent:
+    """An event :func:`check_batch` accepted, whole again."""
+    return SignedEvent(event_from_checked_fields(fields), data, signature)

@@ -118,18 +118,43 @@ class AuditLog:
         self, caller: ingest.Caller, items: Sequence[tuple[bytes, bytes]]
     ) -> list[ingest.Result]:
         """Screen, verify and append a batch of device events; one result per item, in order."""
+        if not items:
+            return []
         now = self.clock()
-        screened = [ingest.screen(caller, data, signature, now) for data, signature in items]
+        async with self.database.transaction() as connection:
+            device = await self._device(connection, caller)
+        if not isinstance(device, bytes):
+            return self._refuse_all(caller, items, now, device)
+        checked = await self._verifier.check_events(caller, device, now, items)
         results: list[ingest.Result | None] = [None] * len(items)
-        candidates: list[tuple[int, SignedEvent]] = []
-        for position, outcome in enumerate(screened):
+        good: list[tuple[int, SignedEvent]] = []
+        for position, (outcome, (data, signature)) in enumerate(zip(checked, items, strict=True)):
             if isinstance(outcome, ingest.Refused):
                 results[position] = ingest.Result(outcome.event_id, refused=outcome)
             else:
-                candidates.append((position, outcome))
-        if candidates:
-            await self._submit_candidates(caller, candidates, results)
+                good.append((position, ingest.accepted(outcome, data, signature)))
+        if good:
+            salts = new_salts(len(good))
+            prepared = [Accepted(signed, salt) for (_, signed), salt in zip(good, salts, strict=True)]
+            for position, result in await self._join_group(_Waiting(caller, good, prepared)):
+                results[position] = result
         return [result for result in results if result is not None]
+
+    @staticmethod
+    def _refuse_all(
+        caller: ingest.Caller, items: Sequence[tuple[bytes, bytes]], now: dt.datetime, reason: ingest.Reason
+    ) -> list[ingest.Result]:
+        """A batch from a device that is unknown or revoked: every event is refused, each
+        for what is wrong with it, else for the device."""
+        results = []
+        for data, signature in items:
+            outcome = ingest.screen(caller, data, signature, now)
+            if isinstance(outcome, ingest.Refused):
+                results.append(ingest.Result(outcome.event_id, refused=outcome))
+            else:
+                event_id = outcome.event.event_id
+                results.append(ingest.Result(event_id, refused=ingest.Refused(reason, event_id=event_id)))
+        return results
 
     async def _device(self, connection: AsyncConnection, caller: ingest.Caller) -> ingest.Reason | bytes:
         row = (
@@ -144,37 +169,6 @@ class AuditLog:
         if row.revoked_at is not None:
             return ingest.Reason.REVOKED_DEVICE
         return bytes(row.public_key)
-
-    async def _submit_candidates(
-        self,
-        caller: ingest.Caller,
-        candidates: list[tuple[int, SignedEvent]],
-        results: list[ingest.Result | None],
-    ) -> None:
-        def refuse(reason: ingest.Reason, pairs: Sequence[tuple[int, SignedEvent]]) -> None:
-            for position, signed in pairs:
-                event_id = signed.event.event_id
-                results[position] = ingest.Result(event_id, refused=ingest.Refused(reason, event_id=event_id))
-
-        async with self.database.transaction() as connection:
-            device = await self._device(connection, caller)
-        if not isinstance(device, bytes):
-            refuse(device, candidates)
-            return
-        valid = await self._verifier.verify(
-            device, [(signed.data, signed.signature) for _, signed in candidates]
-        )
-        refuse(
-            ingest.Reason.BAD_SIGNATURE, [pair for pair, ok in zip(candidates, valid, strict=True) if not ok]
-        )
-        good = [pair for pair, ok in zip(candidates, valid, strict=True) if ok]
-        if not good:
-            return
-        salts = new_salts(len(good))
-        prepared = [Accepted(signed, salt) for (_, signed), salt in zip(good, salts, strict=True)]
-        waiting = _Waiting(caller, good, prepared)
-        for position, result in await self._join_group(waiting):
-            results[position] = result
 
     async def _join_group(self, waiting: _Waiting) -> list[tuple[int, ingest.Result]]:
         """Group commit: batches that arrive while an append is being written go into the

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -206,6 +207,10 @@ async def _append(url: str, count: int) -> float:
         await log.warm_up()
         caller = Caller(user, device, frozenset({"teller"}))
         batches = [[(s.data, s.signature) for s in signed[a : a + BATCH]] for a in range(0, count, BATCH)]
+        del signed
+        # As `kluis-server` does once started: what exists now lives for the whole run.
+        gc.collect()
+        gc.freeze()
 
         async def submitter(mine: list[list[tuple[bytes, bytes]]]) -> None:
             for batch in mine:
@@ -219,6 +224,7 @@ async def _append(url: str, count: int) -> float:
         await log.check_stored_log()
         return count / elapsed
     finally:
+        gc.unfreeze()
         await database.dispose()
 
 

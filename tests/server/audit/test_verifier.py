@@ -4,13 +4,17 @@ and a dead worker costs nothing but time."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import time
+import uuid
 
 import pytest
 
-from server.audit.verifier import INLINE_AT_MOST, SignatureVerifier, check_signatures
+from server.audit.ingest import Caller, Reason, Refused, accepted, check_batch
+from server.audit.verifier import INLINE_AT_MOST, WORKER_NICENESS, SignatureVerifier, check_signatures
+from shared.audit.event import AuditEvent, parse_event, sign_event
 from shared.crypto import generate_private_key, public_key_to_raw, sign
 from testkit.processes import run_killed_script, still_running
 
@@ -50,6 +54,83 @@ def test_large_batches_are_checked_in_worker_processes(verifier):
     workers = verifier._pool._processes
     assert workers
     assert all(pid != os.getpid() for pid in workers)
+
+
+NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+
+
+def device_batch(count: int) -> tuple[Caller, bytes, list[tuple[bytes, bytes]]]:
+    """``count`` events from one device, a few of them refused each for its own reason."""
+    key = generate_private_key()
+    user, device = uuid.uuid4(), uuid.uuid4()
+    caller = Caller(user, device, frozenset({"teller"}))
+
+    def event(number: int, **changes: object) -> AuditEvent:
+        values: dict[str, object] = {
+            "event_id": uuid.UUID(int=number + 1, version=4),
+            "occurred_at": NOW - dt.timedelta(seconds=number),
+            "signer": f"device:{device}",
+            "action": "open",
+            "actor": user,
+            "device": device,
+            "role": "teller",
+            "object_type": "customer",
+            "object_id": f"cust-{number:06x}",
+        }
+        values.update(changes)
+        return AuditEvent(**values)  # type: ignore[arg-type]
+
+    items = []
+    for number in range(count):
+        signed = sign_event(event(number), key)
+        items.append((signed.data, signed.signature))
+    items[3] = (items[3][0], bytes([items[3][1][0] ^ 1]) + items[3][1][1:])
+    forged = sign_event(event(7, actor=uuid.uuid4()), key)
+    items[7] = (forged.data, forged.signature)
+    items[count - 2] = (b'{"action":"open"}', bytes(64))
+    future = sign_event(event(count - 1, occurred_at=NOW + dt.timedelta(hours=1)), key)
+    items[count - 1] = (future.data, future.signature)
+    return caller, public_key_to_raw(key), items
+
+
+def test_workers_screen_and_check_events_exactly_as_the_event_loop_would(verifier):
+    caller, public, items = device_batch(300)
+    inline = check_batch(caller, public, NOW, items)
+    assert verifier._pool is None
+    in_workers = asyncio.run(verifier.check_events(caller, public, NOW, items))
+    assert verifier._pool is not None
+    assert in_workers == inline
+    refused = {n: answer.reason for n, answer in enumerate(in_workers) if isinstance(answer, Refused)}
+    assert refused == {
+        3: Reason.BAD_SIGNATURE,
+        7: Reason.FORGED_ACTOR,
+        298: Reason.MALFORMED,
+        299: Reason.TIME_IN_FUTURE,
+    }
+    assert in_workers[3].event_id == uuid.UUID(int=4, version=4)
+    for number in (0, 150, 297):
+        data, signature = items[number]
+        rebuilt = accepted(in_workers[number], data, signature)
+        assert rebuilt.event == parse_event(data)
+        assert rebuilt.data == data
+        assert rebuilt.signature == signature
+
+
+def test_workers_run_below_the_servers_priority(verifier):
+    public, pairs = signed_pairs(INLINE_AT_MOST + 1, set())
+    assert all(asyncio.run(verifier.verify(public, pairs)))
+    assert verifier._pool is not None
+    lower = min(os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS, 19)
+    workers = list(verifier._pool._processes)
+    assert len(workers) == 2
+    # A worker that got no share of the batch may still be starting: give it time.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        seen = [os.getpriority(os.PRIO_PROCESS, pid) for pid in workers]
+        if seen == [lower, lower]:
+            break
+        time.sleep(0.05)
+    assert seen == [lower, lower]
 
 
 def test_an_unusable_public_key_fails_every_signature(verifier):

@@ -16,6 +16,8 @@ from shared.audit.event import (
     SECURITY_ACTIONS,
     AuditEvent,
     EventClass,
+    event_fields,
+    event_from_checked_fields,
     event_from_value,
     parse_event,
     sign_event,
@@ -76,6 +78,31 @@ def test_the_fast_encoding_is_rfc8785_canonical_json(action, object_id, purpose,
     )
     assert event.to_bytes() == dumps_canonical(event.to_value())
     assert parse_event(event.to_bytes()) == event
+
+
+@given(
+    action=st.sampled_from(sorted(ACCESS_ACTIONS)),
+    object_id=ids,
+    purpose=codes,
+    reason=st.none() | codes,
+    when=st.datetimes(
+        min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 1, 1), timezones=st.just(dt.UTC)
+    ),
+)
+def test_an_event_rebuilt_from_its_fields_is_the_same_event(action, object_id, purpose, reason, when):
+    event = device_event(action=action, object_id=object_id, purpose=purpose, reason=reason, occurred_at=when)
+    rebuilt = event_from_checked_fields(event_fields(event))
+    assert rebuilt == event
+    assert rebuilt.occurred_at.tzinfo is dt.UTC
+    assert rebuilt.to_bytes() == event.to_bytes()
+    assert all(type(value) is str or value is None for value in event_fields(event))
+
+
+def test_a_server_event_rebuilt_from_its_fields_keeps_its_nulls():
+    event = AuditEvent(
+        event_id=uuid.uuid4(), occurred_at=WHEN, signer="server:0123456789abcdef", action="sign_in"
+    )
+    assert event_from_checked_fields(event_fields(event)) == event
 
 
 def test_server_events_may_leave_actor_and_device_out():
