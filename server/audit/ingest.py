@@ -18,12 +18,12 @@ from typing import Final
 
 from shared.audit.codec import FormatError
 from shared.audit.event import (
+    AuditEvent,
     EventFields,
     SignedEvent,
     SignerKind,
-    event_fields,
     event_from_checked_fields,
-    parse_event,
+    parse_event_and_fields,
 )
 from shared.crypto import verify
 
@@ -89,8 +89,13 @@ class Result:
 
 def screen(caller: Caller, data: bytes, signature: bytes, now: dt.datetime) -> SignedEvent | Refused:
     """Everything about one event that needs neither the database nor its signature."""
+    outcome = _screen(caller, data, now)
+    return outcome if isinstance(outcome, Refused) else SignedEvent(outcome[0], data, signature)
+
+
+def _screen(caller: Caller, data: bytes, now: dt.datetime) -> tuple[AuditEvent, EventFields] | Refused:
     try:
-        event = parse_event(data)
+        event, fields = parse_event_and_fields(data)
     except FormatError as exc:
         # The field name and rule only: the offending value is never echoed.
         return Refused(Reason.MALFORMED, f"{exc.where} {exc.reason}")
@@ -107,7 +112,7 @@ def screen(caller: Caller, data: bytes, signature: bytes, now: dt.datetime) -> S
         refuse = Reason.TIME_IN_FUTURE
     if refuse is not None:
         return Refused(refuse, event_id=event.event_id)
-    return SignedEvent(event, data, signature)
+    return event, fields
 
 
 def check_batch(
@@ -118,13 +123,13 @@ def check_batch(
     event comes back as its fields (:func:`accepted` rebuilds it), a refused one as why."""
     checked: list[EventFields | Refused] = []
     for data, signature in items:
-        outcome = screen(caller, data, signature, now)
+        outcome = _screen(caller, data, now)
         if isinstance(outcome, Refused):
             checked.append(outcome)
         elif not verify(public_key, data, signature):
-            checked.append(Refused(Reason.BAD_SIGNATURE, event_id=outcome.event.event_id))
+            checked.append(Refused(Reason.BAD_SIGNATURE, event_id=outcome[0].event_id))
         else:
-            checked.append(event_fields(outcome.event))
+            checked.append(outcome[1])
     return checked
 
 

@@ -20,7 +20,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -44,6 +44,7 @@ __all__ = [
     "event_from_checked_fields",
     "event_from_value",
     "parse_event",
+    "parse_event_and_fields",
     "server_signer",
     "sign_event",
     "verify_event_signature",
@@ -371,18 +372,26 @@ def _person(text: str | None) -> uuid.UUID | None:
 
 def parse_event(data: bytes) -> AuditEvent:
     """An event from its signed bytes, which must be exactly its canonical form."""
+    return parse_event_and_fields(data)[0]
+
+
+def parse_event_and_fields(data: bytes) -> tuple[AuditEvent, EventFields]:
+    """:func:`parse_event`, and the event's :func:`event_fields`, which the canonical form
+    holds already: its members are in the order of the fields, and written as they are."""
     if len(data) > 4096:
         raise FormatError("event", "is longer than any event can be")
     text = data.decode("ascii") if data.isascii() else ""
     match = _CANONICAL_TEXT.match(text)
     if match is not None:
-        event_id, occurred_at, signer, action, outcome, actor, device, *rest = match.group(*_GROUPS)
+        # The pattern makes the first five members strings; the rest may be null.
+        groups = cast(EventFields, match.group(*_GROUPS))
+        event_id, occurred_at, signer, action, outcome, actor, device, *rest = groups
         role, object_type, object_id, purpose, reason = rest
         try:
             moment = dt.datetime.fromisoformat(occurred_at)
         except ValueError:
             raise FormatError("occurred_at", "is not a real date and time") from None
-        return AuditEvent(
+        event = AuditEvent(
             event_id=uuid.UUID(event_id),
             occurred_at=moment,
             signer=signer,
@@ -396,6 +405,7 @@ def parse_event(data: bytes) -> AuditEvent:
             purpose=purpose,
             reason=reason,
         )
+        return event, groups
     # Not canonical, or not an event at all: the member-by-member reading says which.
     try:
         value: Any = json.loads(data)
@@ -404,7 +414,7 @@ def parse_event(data: bytes) -> AuditEvent:
     event = event_from_value(value)
     if event.to_bytes() != data:
         raise FormatError("event", "is not in canonical form (member order, spacing or escapes)")
-    return event
+    return event, event_fields(event)
 
 
 @dataclass(frozen=True, slots=True)

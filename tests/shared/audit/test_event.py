@@ -20,6 +20,7 @@ from shared.audit.event import (
     event_from_checked_fields,
     event_from_value,
     parse_event,
+    parse_event_and_fields,
     sign_event,
     verify_event_signature,
 )
@@ -96,6 +97,8 @@ def test_an_event_rebuilt_from_its_fields_is_the_same_event(action, object_id, p
     assert rebuilt.occurred_at.tzinfo is dt.UTC
     assert rebuilt.to_bytes() == event.to_bytes()
     assert all(type(value) is str or value is None for value in event_fields(event))
+    # What the canonical bytes hold is exactly the fields, with nothing converted back.
+    assert parse_event_and_fields(event.to_bytes()) == (event, event_fields(event))
 
 
 def test_a_server_event_rebuilt_from_its_fields_keeps_its_nulls():
