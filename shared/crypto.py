@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -58,7 +57,6 @@ __all__ = [
     "sign",
     "unwrap_key",
     "verify",
-    "verify_each",
     "wrap_key",
 ]
 
@@ -147,18 +145,6 @@ def verify(public_raw: bytes, message: bytes, signature: bytes) -> bool:
     message = _require_bytes(message, "message")
     signature = _require_bytes(signature, "signature")
     return _ed25519_valid(public_raw, message, signature)
-
-
-def verify_each(public_raw: bytes, pairs: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """One byte per ``(message, signature)`` pair: 1 where it verifies under *public_raw*.
-
-    The hot loop of appending and auditing: the same answers as :func:`verify`, without
-    checking the key's type once per pair."""
-    public = _require_bytes(public_raw, "public key")
-    return bytes(
-        _ed25519_valid(public, _require_bytes(message, "message"), _require_bytes(signature, "signature"))
-        for message, signature in pairs
-    )
 
 
 def _ed25519_valid(public_raw: bytes, message: bytes, signature: bytes) -> bool:

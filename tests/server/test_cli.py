@@ -181,3 +181,22 @@ def test_second_start_reuses_the_development_ca(migrated):
     second = ServerProcess(data_dir, env)
     second.stop()
     assert (data_dir / "tls" / "ca.pem").read_bytes() == ca
+
+
+def test_a_started_server_freezes_what_start_up_built(capsys):
+    """Full collections then skip the modules, tables and keys the process keeps for life."""
+    import gc
+    import types
+
+    from server import cli
+
+    assert gc.get_freeze_count() == 0
+    started = types.SimpleNamespace(
+        api_address=("127.0.0.1", 8443), metrics_address=None, tls=None, state=None
+    )
+    try:
+        cli._started(started)  # type: ignore[arg-type]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert "listening on https://127.0.0.1:8443" in capsys.readouterr().out

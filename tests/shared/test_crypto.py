@@ -37,7 +37,6 @@ from shared.crypto import (
     sign,
     unwrap_key,
     verify,
-    verify_each,
     wrap_key,
 )
 
@@ -96,23 +95,6 @@ def test_verify_refuses_what_plain_verification_lets_through() -> None:
     identity = b"\x01" + b"\x00" * 31
     for anything in (b"", message, b"another message"):
         assert not verify(identity, anything, identity + b"\x00" * 32)
-
-
-def test_verify_each_answers_as_verify_does() -> None:
-    key = generate_private_key()
-    public = public_key_to_raw(key)
-    messages = [b"event %d" % n for n in range(6)]
-    pairs = [(m, sign(key, m)) for m in messages]
-    pairs[1] = (messages[1], pairs[1][1][:-1] + bytes([pairs[1][1][-1] ^ 1]))
-    pairs[3] = (b"another", pairs[3][1])
-    pairs[4] = (messages[4], pairs[4][1][:63])
-    expected = bytes(verify(public, m, s) for m, s in pairs)
-    assert expected == b"\x01\x00\x01\x00\x00\x01"
-    assert verify_each(public, pairs) == expected
-    assert verify_each(public[:31], pairs) == bytes(6)
-    assert verify_each(public, []) == b""
-    with pytest.raises(TypeError):
-        verify_each(public, [("text", pairs[0][1])])  # type: ignore[list-item]
 
 
 def test_verify_raises_only_on_programmer_error() -> None:

@@ -15,7 +15,7 @@ import pytest
 from server.audit.ingest import Caller, Reason, Refused, accepted, check_batch
 from server.audit.verifier import INLINE_AT_MOST, WORKER_NICENESS, SignatureVerifier, check_signatures
 from shared.audit.event import AuditEvent, parse_event, sign_event
-from shared.crypto import generate_private_key, public_key_to_raw, sign
+from shared.crypto import generate_private_key, public_key_to_raw, sign, verify
 from testkit.processes import run_killed_script, still_running
 
 
@@ -133,6 +133,23 @@ def test_workers_run_below_the_servers_priority(verifier):
     assert seen == [lower, lower]
 
 
+def test_check_signatures_answers_each_pair_as_verify_does():
+    key = generate_private_key()
+    public = public_key_to_raw(key)
+    messages = [b"event %d" % n for n in range(6)]
+    pairs = [(m, sign(key, m)) for m in messages]
+    pairs[1] = (messages[1], pairs[1][1][:-1] + bytes([pairs[1][1][-1] ^ 1]))
+    pairs[3] = (b"another", pairs[3][1])
+    pairs[4] = (messages[4], pairs[4][1][:63])
+    expected = bytes(verify(public, m, s) for m, s in pairs)
+    assert expected == b"\x01\x00\x01\x00\x00\x01"
+    assert check_signatures(public, pairs) == expected
+    assert check_signatures(public[:31], pairs) == bytes(6)
+    assert check_signatures(public, []) == b""
+    with pytest.raises(TypeError):
+        check_signatures(public, [("text", pairs[0][1])])  # type: ignore[list-item]
+
+
 def test_an_unusable_public_key_fails_every_signature(verifier):
     _, pairs = signed_pairs(40, set())
     assert asyncio.run(verifier.verify(b"\x01" * 31, pairs)) == [False] * 40
@@ -181,7 +198,7 @@ def test_workers_ignore_ctrl_c_so_the_server_stops_them_in_order(verifier):
 KILLED_SERVER = """
 import asyncio, os, signal, sys
 from server.audit.verifier import SignatureVerifier
-from shared.crypto import generate_private_key, public_key_to_raw, sign
+from shared.crypto import generate_private_key, public_key_to_raw, sign, verify
 
 if __name__ == "__main__":
     key = generate_private_key()
