@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.audit.codec import format_time
 from shared.audit.entry import commitment, entry_bytes
-from shared.audit.event import SignedEvent, event_class_name
+from shared.audit.event import EventFields, SignedEvent, event_class_name, event_fields
 from shared.merkle import CompactRange, leaf_hash
 
 
@@ -25,17 +25,32 @@ class LogState:
         return self.frontier.size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
-    """An event cleared for the log, with the salt its entry commits with.  The commitment
-    is computed when the event is accepted, outside the lock every append takes."""
+    """An event cleared for the log, as its fields (:data:`EventFields`, the strings a
+    signature worker hands back), its exact signed bytes and signature, and the salt its
+    entry commits with.  No :class:`AuditEvent` is rebuilt on the append path: the fields
+    are what the rows are written from.  The commitment is computed when the event is
+    accepted, outside the lock every append takes."""
 
-    signed: SignedEvent
+    fields: EventFields
+    data: bytes
+    signature: bytes
     salt: bytes
     commitment: bytes = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "commitment", commitment(self.salt, self.signed.signature, self.signed.data))
+        object.__setattr__(self, "commitment", commitment(self.salt, self.signature, self.data))
+
+    @classmethod
+    def of(cls, signed: SignedEvent, salt: bytes) -> Accepted:
+        """A signed event in hand (the server's own), cleared for the log."""
+        return cls(event_fields(signed.event), signed.data, signed.signature, salt)
+
+    @property
+    def event_id(self) -> str:
+        """The event id as the event spells it (lower-case, hyphenated)."""
+        return self.fields[0]
 
 
 ENTRY_COLUMNS: tuple[str, ...] = (
@@ -58,7 +73,9 @@ ENTRY_COLUMNS: tuple[str, ...] = (
     "outcome",
 )
 """The columns of an entry row as the plan gives them; the body's columns from ``event``
-on are the ones an erasure clears."""
+on are the ones an erasure clears.  Ids and times are in the row as the event's canonical
+text (``received_at`` as :func:`format_time` writes it); the store converts them for each
+database driver."""
 
 NODE_COLUMNS: tuple[str, ...] = ("level", "idx", "hash")
 
@@ -80,31 +97,31 @@ def plan_append(state: LogState, batch: Sequence[Accepted], now: dt.datetime) ->
     leaves: list[bytes] = []
     received_text = format_time(received_at)
     for offset, item in enumerate(batch):
-        signed = item.signed
-        event = signed.event
+        event_id, occurred_at, signer, action, outcome, actor, device, *rest = item.fields
+        _, object_type, object_id, purpose, _ = rest
         index = first + offset
-        kind = event_class_name(event.action)
-        data = entry_bytes(kind, item.commitment, event.event_id, index, received_text, event.signer)
+        kind = event_class_name(action)
+        data = entry_bytes(kind, item.commitment, event_id, index, received_text, signer)
         leaves.append(leaf_hash(data))
         rows.append(
             (
                 index,
                 data,
-                event.event_id,
-                received_at,
+                event_id,
+                received_text,
                 kind,
-                event.signer,
+                signer,
                 item.salt,
-                signed.data,
-                signed.signature,
-                event.occurred_at,
-                event.actor,
-                event.device,
-                event.action,
-                event.object_type,
-                event.object_id,
-                event.purpose,
-                event.outcome,
+                item.data,
+                item.signature,
+                occurred_at,
+                actor,
+                device,
+                action,
+                object_type,
+                object_id,
+                purpose,
+                outcome,
             )
         )
     frontier = state.frontier.copy()

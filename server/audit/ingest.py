@@ -22,7 +22,6 @@ from shared.audit.event import (
     EventFields,
     SignedEvent,
     SignerKind,
-    event_from_checked_fields,
     parse_event_and_fields,
 )
 from shared.crypto import verify
@@ -120,7 +119,8 @@ def check_batch(
 ) -> list[EventFields | Refused]:
     """Screen each event and check the signature of those that pass, under the device's
     enrolled key: what the signature workers do with their share of a batch.  An accepted
-    event comes back as its fields (:func:`accepted` rebuilds it), a refused one as why."""
+    event comes back as its fields (what the append writes its rows from), a refused one
+    as why."""
     checked: list[EventFields | Refused] = []
     for data, signature in items:
         outcome = _screen(caller, data, now)
@@ -131,8 +131,3 @@ def check_batch(
         else:
             checked.append(outcome[1])
     return checked
-
-
-def accepted(fields: EventFields, data: bytes, signature: bytes) -> SignedEvent:
-    """An event :func:`check_batch` accepted, whole again."""
-    return SignedEvent(event_from_checked_fields(fields), data, signature)

@@ -37,7 +37,7 @@ from server.db.engine import Database
 from server.logs import fields
 from shared.audit.codec import FormatError
 from shared.audit.entry import new_salt, new_salts
-from shared.audit.event import AuditEvent, SignedEvent, server_signer, sign_event
+from shared.audit.event import AuditEvent, server_signer, sign_event
 from shared.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
 from shared.merkle import ProofError, consistency_proof_plan, verify_consistency
 from shared.note import NoteError
@@ -64,8 +64,7 @@ class _Waiting:
     """One caller's verified events, waiting for the next group append."""
 
     caller: ingest.Caller
-    good: list[tuple[int, SignedEvent]]
-    prepared: list[Accepted]
+    good: list[tuple[int, Accepted]]
     done: asyncio.Future[list[tuple[int, ingest.Result]]] | None = None
 
 
@@ -127,16 +126,15 @@ class AuditLog:
             return self._refuse_all(caller, items, now, device)
         checked = await self._verifier.check_events(caller, device, now, items)
         results: list[ingest.Result | None] = [None] * len(items)
-        good: list[tuple[int, SignedEvent]] = []
+        good: list[tuple[int, Accepted]] = []
+        salts = iter(new_salts(len(items)))
         for position, (outcome, (data, signature)) in enumerate(zip(checked, items, strict=True)):
             if isinstance(outcome, ingest.Refused):
                 results[position] = ingest.Result(outcome.event_id, refused=outcome)
             else:
-                good.append((position, ingest.accepted(outcome, data, signature)))
+                good.append((position, Accepted(outcome, data, signature, next(salts))))
         if good:
-            salts = new_salts(len(good))
-            prepared = [Accepted(signed, salt) for (_, signed), salt in zip(good, salts, strict=True)]
-            for position, result in await self._join_group(_Waiting(caller, good, prepared)):
+            for position, result in await self._join_group(_Waiting(caller, good)):
                 results[position] = result
         return [result for result in results if result is not None]
 
@@ -197,48 +195,47 @@ class AuditLog:
 
     async def _append_group(self, group: list[_Waiting]) -> list[list[tuple[int, ingest.Result]]]:
         answers: list[list[tuple[int, ingest.Result]]] = [[] for _ in group]
-        placed: list[tuple[int, int, SignedEvent, int | None]] = []
+        placed: list[tuple[int, int, str, int | None]] = []
         batch: list[Accepted] = []
         async with self.database.transaction(write=True) as connection:
             state = await load_state(connection, lock=True)
-            ids = [signed.event.event_id for waiting in group for _, signed in waiting.good]
-            known = await known_entries(connection, ids)
-            fresh: dict[uuid.UUID, tuple[int, SignedEvent]] = {}
+            known = await known_entries(connection, [item.event_id for w in group for _, item in w.good])
+            fresh: dict[str, tuple[int, Accepted]] = {}
             for number, waiting in enumerate(group):
                 # Revocation may have happened since the signatures were checked; it wins.
                 device_now = await self._device(connection, waiting.caller)
                 if not isinstance(device_now, bytes):
-                    for position, signed in waiting.good:
-                        event_id = signed.event.event_id
-                        refused = ingest.Refused(device_now, event_id=event_id)
-                        answers[number].append((position, ingest.Result(event_id, refused=refused)))
+                    for position, item in waiting.good:
+                        revoked_id = uuid.UUID(item.event_id)
+                        refused = ingest.Refused(device_now, event_id=revoked_id)
+                        answers[number].append((position, ingest.Result(revoked_id, refused=refused)))
                     continue
-                for (position, signed), accepted in zip(waiting.good, waiting.prepared, strict=True):
-                    event_id = signed.event.event_id
+                for position, item in waiting.good:
+                    event_id = item.event_id
                     stored = known.get(event_id)
                     if stored is not None:
                         same = stored.event is None or (
-                            stored.event == signed.data and stored.signature == signed.signature
+                            stored.event == item.data and stored.signature == item.signature
                         )
-                        placed.append((number, position, signed, stored.idx if same else -1))
+                        placed.append((number, position, event_id, stored.idx if same else -1))
                     elif event_id in fresh:
                         first_offset, first = fresh[event_id]
-                        same = first.data == signed.data and first.signature == signed.signature
-                        placed.append((number, position, signed, state.size + first_offset if same else -1))
+                        same = first.data == item.data and first.signature == item.signature
+                        placed.append((number, position, event_id, state.size + first_offset if same else -1))
                     else:
-                        fresh[event_id] = (len(batch), signed)
-                        placed.append((number, position, signed, state.size + len(batch)))
-                        batch.append(accepted)
+                        fresh[event_id] = (len(batch), item)
+                        placed.append((number, position, event_id, state.size + len(batch)))
+                        batch.append(item)
             if batch:
                 plan = plan_append(state, batch, self.clock())
                 await write_append(connection, plan, self.clock())
-        for number, position, signed, index in placed:
-            event_id = signed.event.event_id
+        for number, position, event_text, index in placed:
+            placed_id = uuid.UUID(event_text)
             if index is None or index < 0:
-                refused = ingest.Refused(ingest.Reason.EVENT_ID_CONFLICT, event_id=event_id)
-                answers[number].append((position, ingest.Result(event_id, refused=refused)))
+                refused = ingest.Refused(ingest.Reason.EVENT_ID_CONFLICT, event_id=placed_id)
+                answers[number].append((position, ingest.Result(placed_id, refused=refused)))
             else:
-                answers[number].append((position, ingest.Result(event_id, index=index)))
+                answers[number].append((position, ingest.Result(placed_id, index=index)))
         if batch:
             self._appended()
         return answers
@@ -274,7 +271,7 @@ class AuditLog:
             batch: list[Accepted] = []
             for row in rows:
                 try:
-                    batch.append(Accepted(sign_event(self._server_event(row), private), new_salt()))
+                    batch.append(Accepted.of(sign_event(self._server_event(row), private), new_salt()))
                 except FormatError as exc:
                     # Recorded events are checked when recorded; only a tampered row gets here.
                     logger.error(

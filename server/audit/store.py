@@ -51,31 +51,68 @@ async def load_state(connection: AsyncConnection, *, lock: bool) -> LogState:
     )
 
 
+def _canonical_time(text: str) -> str:
+    """A time as events and entries spell it, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, checked for
+    that shape: the conversions below cut it up by position."""
+    if len(text) != 27 or text[10] != "T" or text[19] != "." or text[26] != "Z":
+        raise ValueError("a time on the append path is not in its canonical form")
+    return text
+
+
 def _sqlite_uuid(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("-", "")
     return value.hex if isinstance(value, uuid.UUID) else value
 
 
 def _sqlite_time(value: object) -> object:
+    """Naive UTC text, as SQLAlchemy stores a time on SQLite: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    if isinstance(value, str):
+        text = _canonical_time(value)
+        return f"{text[:10]} {text[11:26]}"
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
     return value
 
 
+def _pg_uuid(value: object) -> object:
+    return uuid.UUID(value) if isinstance(value, str) else value
+
+
+def _pg_time(value: object) -> object:
+    return dt.datetime.fromisoformat(_canonical_time(value)) if isinstance(value, str) else value
+
+
 _Convert = Callable[[object], object]
 
 
-@functools.lru_cache(maxsize=8)
-def _sqlite_conversions(table: Table, names: tuple[str, ...]) -> tuple[tuple[int, _Convert], ...]:
-    """Which columns SQLAlchemy would convert for SQLite, and how: a UUID to 32 hex digits
-    and a time to naive UTC text.  PostgreSQL's driver takes both as they are."""
+@functools.lru_cache(maxsize=16)
+def _conversions(table: Table, names: tuple[str, ...], dialect: str) -> tuple[tuple[int, _Convert], ...]:
+    """Which columns need converting for the driver, and how.  Ids and times may arrive as
+    objects or as the event's canonical text (the append path's rows): SQLite takes a UUID
+    as 32 hex digits and a time as naive UTC text, psycopg takes both as objects."""
+    uuids, times = (_sqlite_uuid, _sqlite_time) if dialect == "sqlite" else (_pg_uuid, _pg_time)
     conversions: list[tuple[int, _Convert]] = []
     for position, name in enumerate(names):
         kind = table.c[name].type
         if isinstance(kind, Uuid):
-            conversions.append((position, _sqlite_uuid))
+            conversions.append((position, uuids))
         elif isinstance(kind, UTCDateTime):
-            conversions.append((position, _sqlite_time))
+            conversions.append((position, times))
     return tuple(conversions)
+
+
+def _converted(values: Sequence[object], convert: _Convert) -> list[object]:
+    """``convert`` over a column, once per distinct value: a batch's rows share their actor,
+    device and time received."""
+    done: dict[object, object] = {}
+    out = []
+    for value in values:
+        try:
+            out.append(done[value])
+        except KeyError:
+            out.append(done.setdefault(value, convert(value)))
+    return out
 
 
 @functools.lru_cache(maxsize=32)
@@ -96,14 +133,18 @@ async def _insert_rows(
     (a shutdown cancelling the audit worker) leaves the connection unable to roll back."""
     if not rows:
         return
-    if connection.dialect.name == "postgresql":
+    dialect = connection.dialect.name
+    conversions = _conversions(table, names, dialect)
+    if dialect == "postgresql":
         columns = [list(column) for column in zip(*rows, strict=True)]
+        for position, convert in conversions:
+            columns[position] = _converted(columns[position], convert)
         await connection.exec_driver_sql(_unnest_sql(table, names), tuple(columns))
         return
     width = len(names)
     values = [value for row in rows for value in row]
-    for position, convert in _sqlite_conversions(table, names):
-        values[position::width] = [convert(value) for value in values[position::width]]
+    for position, convert in conversions:
+        values[position::width] = _converted(values[position::width], convert)
     for start in range(0, len(rows), _CHUNK):
         count = min(_CHUNK, len(rows) - start)
         sql = _insert_sql(table.name, names, count)
@@ -141,20 +182,23 @@ class KnownEntry:
     signature: bytes | None
 
 
-async def known_entries(connection: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, KnownEntry]:
-    """The entries already in the log under any of ``ids``.  The ids go to the database as
-    one array (PostgreSQL) or one JSON list (SQLite): as an expanding IN, SQLAlchemy named
-    and converted a thousand parameters for every batch, to find, nearly always, nothing."""
+async def known_entries(connection: AsyncConnection, ids: Sequence[str]) -> dict[str, KnownEntry]:
+    """The entries already in the log under any of ``ids`` (as events spell them: lower
+    case, hyphenated), keyed the same way.  The ids go to the database as one array
+    (PostgreSQL) or one JSON list (SQLite): as an expanding IN, SQLAlchemy named and
+    converted a thousand parameters for every batch, to find, nearly always, nothing."""
     if not ids:
         return {}
     postgres = connection.dialect.name == "postgresql"
     if postgres:
         result = await connection.exec_driver_sql(_KNOWN_PG, (list(ids),))
     else:
-        result = await connection.exec_driver_sql(_KNOWN_SQLITE, (json.dumps([value.hex for value in ids]),))
-    known: dict[uuid.UUID, KnownEntry] = {}
+        result = await connection.exec_driver_sql(
+            _KNOWN_SQLITE, (json.dumps([value.replace("-", "") for value in ids]),)
+        )
+    known: dict[str, KnownEntry] = {}
     for event_id, idx, event, signature in map(tuple, result):
-        key = event_id if postgres else uuid.UUID(hex=event_id)
+        key = str(event_id if postgres else uuid.UUID(hex=event_id))
         known[key] = KnownEntry(int(idx), _optional_bytes(event), _optional_bytes(signature))
     return known
 
@@ -164,7 +208,7 @@ def _optional_bytes(value: object) -> bytes | None:
 
 
 _KNOWN_COLUMNS = "event_id, idx, event, signature FROM audit_entries"
-_KNOWN_PG = f"SELECT {_KNOWN_COLUMNS} WHERE event_id = ANY(%s)"
+_KNOWN_PG = f"SELECT {_KNOWN_COLUMNS} WHERE event_id = ANY(%s::uuid[])"
 _KNOWN_SQLITE = f"SELECT {_KNOWN_COLUMNS} WHERE event_id IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant text
 
 

@@ -75,10 +75,11 @@ def commitment(salt: bytes, signature: bytes, event_bytes: bytes) -> bytes:
 
 
 def entry_bytes(
-    event_class: str, committed: bytes, event_id: uuid.UUID, index: int, received_at: str, signer: str
+    event_class: str, committed: bytes, event_id: uuid.UUID | str, index: int, received_at: str, signer: str
 ) -> bytes:
-    """An entry's canonical bytes from its parts (``received_at`` already formatted), for
-    appenders that write many entries received at one moment."""
+    """An entry's canonical bytes from its parts (``received_at`` already formatted, the
+    event id a UUID or as the event spells it), for appenders that write many entries
+    received at one moment."""
     return (
         f'{{"class":"{event_class}","commitment":"{committed.hex()}",'
         f'"event_id":"{event_id}","format":"{ENTRY_FORMAT}","index":{index},'

@@ -41,7 +41,6 @@ __all__ = [
     "event_class",
     "event_class_name",
     "event_fields",
-    "event_from_checked_fields",
     "event_from_value",
     "parse_event",
     "parse_event_and_fields",
@@ -430,10 +429,8 @@ _Text = str | None
 EventFields = tuple[str, str, str, str, str, _Text, _Text, _Text, _Text, _Text, _Text, _Text]
 """An event as strings, in the order of :class:`AuditEvent`'s fields (the time as
 :func:`format_time` writes it): how the server's signature workers hand back the events
-they checked.  Unpickling an event cost 18 µs, more than parsing it again; these strings
-cost under 2."""
-
-_FIELD_NAMES: Final = tuple(AuditEvent.__dataclass_fields__)
+they checked, and what the log's rows are written from.  Unpickling an event cost 18 µs,
+more than parsing it again; these strings cost under 2."""
 
 
 def event_fields(event: AuditEvent) -> EventFields:
@@ -451,28 +448,6 @@ def event_fields(event: AuditEvent) -> EventFields:
         event.purpose,
         event.reason,
     )
-
-
-def event_from_checked_fields(fields: EventFields) -> AuditEvent:
-    """The event whose :func:`event_fields` these are, rebuilt without checking it again.
-
-    Only for fields taken from an :class:`AuditEvent` that was constructed, and so checked,
-    by this same code in one of the server's own processes: nothing here re-validates."""
-    event_id, occurred_at, signer, action, outcome, actor, device, *rest = fields
-    values = (
-        uuid.UUID(event_id),
-        dt.datetime.fromisoformat(occurred_at),
-        signer,
-        action,
-        outcome,
-        _person(actor),
-        _person(device),
-        *rest,
-    )
-    event = object.__new__(AuditEvent)
-    for name, value in zip(_FIELD_NAMES, values, strict=True):
-        object.__setattr__(event, name, value)
-    return event
 
 
 def sign_event(event: AuditEvent, private_key: bytes | Ed25519PrivateKey) -> SignedEvent:

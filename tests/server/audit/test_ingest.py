@@ -34,6 +34,41 @@ def count_entries(running) -> int:
     return running.run(count())
 
 
+def test_a_stored_entry_holds_its_events_ids_and_times_as_the_database_compares_them(client, running):
+    """The append writes ids and times from the event's text, not through SQLAlchemy: the
+    stored values must still be the ones its bound parameters find."""
+    console = client.sign_in()
+    before = dt.datetime.now(dt.UTC)
+    signed = console.signed(20)  # more than a batch checked inline: the workers' fields
+    indexes = client.submit_ok(console, signed)
+
+    async def find(event: AuditEvent):
+        async with running.server.database.transaction() as connection:
+            query = select(audit_entries).where(
+                audit_entries.c.event_id == event.event_id,
+                audit_entries.c.occurred_at == event.occurred_at,
+                audit_entries.c.actor == event.actor,
+                audit_entries.c.device == event.device,
+                audit_entries.c.received_at >= before - dt.timedelta(seconds=1),
+                audit_entries.c.received_at <= dt.datetime.now(dt.UTC),
+            )
+            return (await connection.execute(query)).all()
+
+    for index, item in zip(indexes, signed, strict=True):
+        (row,) = running.run(find(item.event))
+        assert row.idx == index
+        assert (row.event_id, row.actor, row.device) == (
+            item.event.event_id,
+            console.user_id,
+            console.device_id,
+        )
+        assert row.occurred_at == item.event.occurred_at
+        assert row.occurred_at.tzinfo is not None
+        assert row.received_at.tzinfo is not None
+        assert row.event == item.data
+        assert row.signature == item.signature
+
+
 def test_a_batch_is_appended_in_order_with_consecutive_indexes(client):
     console = client.sign_in()
     first = client.submit_ok(console, console.signed(5))

@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.audit.codec import FormatError
+from shared.audit.codec import FormatError, format_time
 from shared.audit.event import (
     ACCESS_ACTIONS,
     SECURITY_ACTIONS,
     AuditEvent,
     EventClass,
     event_fields,
-    event_from_checked_fields,
     event_from_value,
     parse_event,
     parse_event_and_fields,
@@ -90,22 +89,22 @@ def test_the_fast_encoding_is_rfc8785_canonical_json(action, object_id, purpose,
         min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 1, 1), timezones=st.just(dt.UTC)
     ),
 )
-def test_an_event_rebuilt_from_its_fields_is_the_same_event(action, object_id, purpose, reason, when):
+def test_an_events_fields_are_the_text_its_canonical_bytes_hold(action, object_id, purpose, reason, when):
     event = device_event(action=action, object_id=object_id, purpose=purpose, reason=reason, occurred_at=when)
-    rebuilt = event_from_checked_fields(event_fields(event))
-    assert rebuilt == event
-    assert rebuilt.occurred_at.tzinfo is dt.UTC
-    assert rebuilt.to_bytes() == event.to_bytes()
-    assert all(type(value) is str or value is None for value in event_fields(event))
+    fields = event_fields(event)
+    assert all(type(value) is str or value is None for value in fields)
+    assert fields[:2] == (str(event.event_id), format_time(event.occurred_at))
     # What the canonical bytes hold is exactly the fields, with nothing converted back.
-    assert parse_event_and_fields(event.to_bytes()) == (event, event_fields(event))
+    assert parse_event_and_fields(event.to_bytes()) == (event, fields)
 
 
-def test_a_server_event_rebuilt_from_its_fields_keeps_its_nulls():
+def test_a_server_events_fields_keep_its_nulls():
     event = AuditEvent(
         event_id=uuid.uuid4(), occurred_at=WHEN, signer="server:0123456789abcdef", action="sign_in"
     )
-    assert event_from_checked_fields(event_fields(event)) == event
+    fields = event_fields(event)
+    assert fields[5:7] == (None, None)
+    assert parse_event_and_fields(event.to_bytes()) == (event, fields)
 
 
 def test_server_events_may_leave_actor_and_device_out():
