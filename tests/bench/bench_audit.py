@@ -4,6 +4,10 @@
   checks in worker processes on every core, started before the clock starts, batches of
   1000 grouped into one transaction while one is being written) from four concurrent clients,
   on SQLite, and on PostgreSQL when reachable, beside raw Ed25519 verification on one core;
+  once calling ``AuditLog.submit`` directly, and once posting the batches to
+  ``POST /api/v1/audit/events`` of a real server in its own process (TLS 1.3, h11, the
+  request and answer bodies, the audit worker signing checkpoints); the clients run on
+  the same two cores, and what they cost is printed;
 * recomputing the root of a 1,000,000-event log from its entries offline the way the
   verifier does (a leaf hash per entry, folded into a compact range chunk by chunk), beside a
   bare SHA-256 loop over the same entries;
@@ -31,7 +35,9 @@ import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nacl.bindings import crypto_sign_open
@@ -254,6 +260,100 @@ def append_rate_postgres(count: int) -> float | None:
             cluster.drop(url)
 
 
+# --- Appending through the API, over TLS, to a server in its own process --------------------
+
+
+def _serve(settings_json: str, pipe: Any) -> None:
+    """A Kluis server in this process until told to stop, frozen as ``kluis-server``
+    freezes itself once started."""
+    from server.config import Settings
+    from testkit.servers import RunningServer
+
+    server = RunningServer(Settings.model_validate_json(settings_json))
+    gc.collect()
+    gc.freeze()
+    pipe.send((server.base_url, str(server.ca_file)))
+    pipe.recv()
+    server.stop()
+
+
+async def _post_batches(base_url: str, ca_file: str, token: str, bodies: list[bytes]) -> tuple[float, float]:
+    """Events appended a second, and the CPU seconds the clients spent per event."""
+    import httpx
+
+    from server.tls import client_context
+
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    async with httpx.AsyncClient(
+        base_url=base_url, verify=client_context(Path(ca_file)), timeout=120, headers=headers
+    ) as http:
+
+        async def submitter(mine: list[bytes]) -> None:
+            for body in mine:
+                response = await http.post("/api/v1/audit/events", content=body)
+                assert response.status_code == 200, response.text
+                results = orjson.loads(response.content)["results"]
+                assert all(result["status"] == "accepted" for result in results)
+
+        # One batch first, so that the connections are open and the workers started.
+        await submitter(bodies[:1])
+        rest = bodies[1:]
+        count = sum(len(orjson.loads(body)["events"]) for body in rest)
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(submitter(rest[n::SUBMITTERS]) for n in range(SUBMITTERS)))
+        return count / (time.perf_counter() - started), (time.process_time() - cpu) / count
+
+
+def append_rate_api(database_url: str | None, count: int) -> tuple[float, float]:
+    """Signed batches posted by four clients to ``POST /api/v1/audit/events`` of a real
+    server (TLS 1.3, h11, the audit worker signing checkpoints), as consoles upload them."""
+    import httpx
+
+    from server.tls import client_context
+    from testkit.audit import Console, audit_settings, submission
+    from testkit.auth import AuthClient, Device, provision
+
+    with tempfile.TemporaryDirectory(prefix="kluis-bench-audit-api-") as directory:
+        url = database_url or f"sqlite:///{Path(directory) / 'kluis.db'}"
+        if database_url is None:
+            upgrade_to_head(url)
+        settings = audit_settings(Path(directory), url, audit_checkpoint_interval=1.0)
+        staff = provision(settings, "bench.teller", ("teller",))
+        spawn = multiprocessing.get_context("spawn")
+        pipe, child_end = spawn.Pipe()
+        server = spawn.Process(target=_serve, args=(settings.model_dump_json(), child_end))
+        server.start()
+        try:
+            base_url, ca_file = pipe.recv()
+            device = Device()
+            with httpx.Client(base_url=base_url, verify=client_context(Path(ca_file)), timeout=60) as http:
+                token = AuthClient(http).session(staff, device)["access_token"]
+            console = Console(staff, device, token, "teller")
+            signed = console.signed(count + BATCH)
+            bodies = [
+                orjson.dumps({"events": [submission(item) for item in signed[start : start + BATCH]]})
+                for start in range(0, len(signed), BATCH)
+            ]
+            del signed
+            return asyncio.run(_post_batches(base_url, ca_file, token, bodies))
+        finally:
+            pipe.send("stop")
+            server.join(60)
+
+
+def append_rate_api_postgres(count: int) -> tuple[float, float]:
+    from testkit.databases import PostgresUnavailable, postgres_cluster
+
+    with postgres_cluster() as cluster:
+        if isinstance(cluster, PostgresUnavailable):
+            raise RuntimeError(f"PostgreSQL went away between two rounds: {cluster}")
+        url = cluster.create(migrated=True)
+        try:
+            return append_rate_api(url, count)
+        finally:
+            cluster.drop(url)
+
+
 def _register() -> None:
     """The harness loads this file without putting it in sys.modules; worker processes
     find the functions they run through it."""
@@ -271,33 +371,47 @@ def run(report) -> None:  # type: ignore[no-untyped-def]
     # Each figure keeps its best of a few rounds, the baseline too, interleaved: on a shared
     # machine rounds a minute apart differ by a third, and all of them are printed.
     one_core_rounds: list[float] = []
-    sqlite_rounds: list[float] = []
-    postgres_rounds: list[float] = []
+    rounds: dict[str, list[float]] = {
+        name: [] for name in ("SQLite", "Postgres", "SQLite API", "Postgres API")
+    }
+    client_cpu: list[float] = []
     for _ in range(ROUNDS):
         one_core_rounds.append(raw_verify_one_core(sample))
         print(
             f"  raw Ed25519 verify, 1 core: libsodium {one_core_rounds[-1]:,.0f}/s, "
             f"OpenSSL {raw_verify_one_core(sample, _raw_verify_openssl):,.0f}/s"
         )
-        sqlite_rounds.append(append_rate_sqlite(APPEND_EVENTS))
+        rounds["SQLite"].append(append_rate_sqlite(APPEND_EVENTS))
+        rate, cpu = append_rate_api(None, APPEND_EVENTS)
+        rounds["SQLite API"].append(rate)
+        client_cpu.append(cpu)
         postgres_rate = append_rate_postgres(APPEND_EVENTS)
         if postgres_rate is not None:
-            postgres_rounds.append(postgres_rate)
+            rounds["Postgres"].append(postgres_rate)
+            rate, cpu = append_rate_api_postgres(APPEND_EVENTS)
+            rounds["Postgres API"].append(rate)
+            client_cpu.append(cpu)
         print(
-            f"  append round: SQLite {sqlite_rounds[-1]:,.0f} events/s"
-            + (f", PostgreSQL {postgres_rate:,.0f}" if postgres_rate is not None else "")
+            "  append round: "
+            + ", ".join(f"{name} {values[-1]:,.0f} events/s" for name, values in rounds.items() if values)
         )
+    print(
+        f"  the API clients' own CPU on the same two cores: {min(client_cpu) * 1e6:.1f}-"
+        f"{max(client_cpu) * 1e6:.1f} µs an event"
+    )
     one_core = max(one_core_rounds)
-    for backend, rounds in (("SQLite", sqlite_rounds), ("Postgres", postgres_rounds)):
-        if rounds:
-            report(
-                f"audit append {APPEND_EVENTS} signed events, {SUBMITTERS} clients, batches of {BATCH}, "
-                f"{backend}, best of {len(rounds)}",
-                max(rounds),
-                "events/s",
-                one_core,
-                "raw Ed25519 verify (libsodium), 1 core",
-            )
+    for backend, values in rounds.items():
+        if not values:
+            continue
+        path = "through the API over TLS" if backend.endswith("API") else "AuditLog.submit"
+        report(
+            f"audit append {APPEND_EVENTS} signed events, {SUBMITTERS} clients, batches of {BATCH}, "
+            f"{backend.removesuffix(' API')}, {path}, best of {len(values)}",
+            max(values),
+            "events/s",
+            one_core,
+            "raw Ed25519 verify (libsodium), 1 core",
+        )
 
     started = time.perf_counter()
     entries, jobs = generate_log(OFFLINE_EVENTS)
