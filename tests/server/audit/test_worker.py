@@ -4,6 +4,7 @@ traceback, and the next pass does the work. Anything else is still logged in ful
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 
@@ -126,5 +127,42 @@ async def test_stopping_lets_the_pass_under_way_finish_its_transaction(database_
         async with database.transaction(write=True) as connection:
             await connection.exec_driver_sql("UPDATE audit_log_state SET size = size")
     finally:
+        log.close()
+        await database.dispose()
+
+
+async def test_a_stream_of_appends_gets_one_checkpoint_per_interval_not_one_each(database_url):
+    """Signing locks the state row every append waits for: a busy log is checkpointed at
+    most once an interval, and the last append still gets its pass within one."""
+    database = Database(database_url)
+    log = AuditLog(database, AuditKeys.ephemeral("worker.test/audit"), RetentionPolicy({}))
+    passes: list[float] = []
+    real = log.sign_checkpoint
+
+    async def sign_checkpoint():  # type: ignore[no-untyped-def]
+        passes.append(loop.time())
+        return await real()
+
+    loop = asyncio.get_running_loop()
+    log.sign_checkpoint = sign_checkpoint  # type: ignore[method-assign]
+    interval = 0.2
+    worker = AuditWorker(log, interval=interval, prune_interval=3600)
+    worker.start()
+    try:
+        await asyncio.sleep(0.05)
+        started = loop.time()
+        for _ in range(100):  # an append every 10 ms for a second
+            log._appended()
+            await asyncio.sleep(0.01)
+        last_append = loop.time()
+        while not passes or passes[-1] < last_append:
+            await asyncio.sleep(0.01)
+            assert loop.time() - last_append < interval + 2.0, "the last append got no pass"
+        during = [moment for moment in passes if started <= moment < last_append]
+        assert 2 <= len(during) <= (last_append - started) / interval + 2
+        # Apart by the interval, give or take how long a pass's first steps took.
+        assert all(later - earlier >= interval / 2 for earlier, later in itertools.pairwise(passes))
+    finally:
+        await worker.stop()
         log.close()
         await database.dispose()
