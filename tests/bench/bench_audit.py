@@ -309,6 +309,7 @@ def append_rate_api(database_url: str | None, count: int) -> tuple[float, float]
     server (TLS 1.3, h11, the audit worker signing checkpoints), as consoles upload them."""
     import httpx
 
+    from server.config import Settings
     from server.tls import client_context
     from testkit.audit import Console, audit_settings, submission
     from testkit.auth import AuthClient, Device, provision
@@ -317,7 +318,9 @@ def append_rate_api(database_url: str | None, count: int) -> tuple[float, float]
         url = database_url or f"sqlite:///{Path(directory) / 'kluis.db'}"
         if database_url is None:
             upgrade_to_head(url)
-        settings = audit_settings(Path(directory), url, audit_checkpoint_interval=1.0)
+        # The server's own checkpoint interval, not the tests' short one.
+        interval = Settings.model_fields["audit_checkpoint_interval"].default
+        settings = audit_settings(Path(directory), url, audit_checkpoint_interval=interval)
         staff = provision(settings, "bench.teller", ("teller",))
         spawn = multiprocessing.get_context("spawn")
         pipe, child_end = spawn.Pipe()
