@@ -59,38 +59,34 @@ def _canonical_time(text: str) -> str:
     return text
 
 
-def _sqlite_uuid(value: object) -> object:
-    if isinstance(value, str):
-        return value.replace("-", "")
-    return value.hex if isinstance(value, uuid.UUID) else value
+def _sqlite_uuid(text: str | None) -> str | None:
+    return None if text is None else text.replace("-", "")
 
 
-def _sqlite_time(value: object) -> object:
+def _sqlite_time(text: str | None) -> str | None:
     """Naive UTC text, as SQLAlchemy stores a time on SQLite: ``YYYY-MM-DD HH:MM:SS.ffffff``."""
-    if isinstance(value, str):
-        text = _canonical_time(value)
-        return f"{text[:10]} {text[11:26]}"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return value
+    if text is None:
+        return None
+    canonical = _canonical_time(text)
+    return f"{canonical[:10]} {canonical[11:26]}"
 
 
-def _pg_uuid(value: object) -> object:
-    return uuid.UUID(value) if isinstance(value, str) else value
+def _pg_uuid(text: str | None) -> uuid.UUID | None:
+    return None if text is None else uuid.UUID(text)
 
 
-def _pg_time(value: object) -> object:
-    return dt.datetime.fromisoformat(_canonical_time(value)) if isinstance(value, str) else value
+def _pg_time(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(_canonical_time(text))
 
 
-_Convert = Callable[[object], object]
+_Convert = Callable[[Any], object]
 
 
 @functools.lru_cache(maxsize=16)
 def _conversions(table: Table, names: tuple[str, ...], dialect: str) -> tuple[tuple[int, _Convert], ...]:
-    """Which columns need converting for the driver, and how.  Ids and times may arrive as
-    objects or as the event's canonical text (the append path's rows): SQLite takes a UUID
-    as 32 hex digits and a time as naive UTC text, psycopg takes both as objects."""
+    """Which columns need converting for the driver, and how.  Ids and times arrive as the
+    event's canonical text (the append path's rows): SQLite takes a UUID as 32 hex digits
+    and a time as naive UTC text, psycopg takes both as objects."""
     uuids, times = (_sqlite_uuid, _sqlite_time) if dialect == "sqlite" else (_pg_uuid, _pg_time)
     conversions: list[tuple[int, _Convert]] = []
     for position, name in enumerate(names):

@@ -45,7 +45,6 @@ class AuditWorker:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_prune = 0.0
-        self._stopping = False
         log.on_append(self._wake.set)
 
     def start(self) -> None:
@@ -61,7 +60,7 @@ class AuditWorker:
             await self.log.prune()
 
     async def _run(self) -> None:
-        while not self._stopping:
+        while not self._stop.is_set():
             self._wake.clear()
             started = time.monotonic()
             try:
@@ -95,7 +94,6 @@ class AuditWorker:
         and every later append would find the database locked."""
         if self._task is None:
             return
-        self._stopping = True
         self._stop.set()
         self._wake.set()
         try:

@@ -35,7 +35,7 @@ import types
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from cryptography.exceptions import InvalidSignature
@@ -57,6 +57,7 @@ from shared.audit.verify import SignatureJob
 from shared.crypto import public_key_to_raw
 from shared.merkle import CompactRange, leaf_hash, root_from_leaf_hashes
 
+_T = TypeVar("_T")
 OFFLINE_EVENTS = int(os.environ.get("KLUIS_BENCH_AUDIT_EVENTS", "1000000"))
 ROUNDS = 3
 APPEND_EVENTS = int(os.environ.get("KLUIS_BENCH_AUDIT_APPEND", "20000"))
@@ -245,7 +246,9 @@ def append_rate_sqlite(count: int) -> float:
         return asyncio.run(_append(url, count))
 
 
-def append_rate_postgres(count: int) -> float | None:
+def on_postgres(run: Callable[[str], _T]) -> _T | None:
+    """``run`` on a fresh migrated PostgreSQL database, dropped afterwards; None (and why
+    printed) where PostgreSQL cannot be reached."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
     from testkit.databases import PostgresUnavailable, postgres_cluster
 
@@ -255,9 +258,13 @@ def append_rate_postgres(count: int) -> float | None:
             return None
         url = cluster.create(migrated=True)
         try:
-            return asyncio.run(_append(url, count))
+            return run(url)
         finally:
             cluster.drop(url)
+
+
+def append_rate_postgres(count: int) -> float | None:
+    return on_postgres(lambda url: asyncio.run(_append(url, count)))
 
 
 # --- Appending through the API, over TLS, to a server in its own process --------------------
@@ -277,8 +284,11 @@ def _serve(settings_json: str, pipe: Any) -> None:
     server.stop()
 
 
-async def _post_batches(base_url: str, ca_file: str, token: str, bodies: list[bytes]) -> tuple[float, float]:
-    """Events appended a second, and the CPU seconds the clients spent per event."""
+async def _post_batches(
+    base_url: str, ca_file: str, token: str, warm_up: bytes, bodies: list[bytes], count: int
+) -> tuple[float, float]:
+    """The ``count`` events of ``bodies`` appended a second, after ``warm_up``, and the CPU
+    seconds the clients spent per event."""
     import httpx
 
     from server.tls import client_context
@@ -296,11 +306,9 @@ async def _post_batches(base_url: str, ca_file: str, token: str, bodies: list[by
                 assert all(result["status"] == "accepted" for result in results)
 
         # One batch first, so that the connections are open and the workers started.
-        await submitter(bodies[:1])
-        rest = bodies[1:]
-        count = sum(len(orjson.loads(body)["events"]) for body in rest)
+        await submitter([warm_up])
         started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(submitter(rest[n::SUBMITTERS]) for n in range(SUBMITTERS)))
+        await asyncio.gather(*(submitter(bodies[n::SUBMITTERS]) for n in range(SUBMITTERS)))
         return count / (time.perf_counter() - started), (time.process_time() - cpu) / count
 
 
@@ -332,29 +340,16 @@ def append_rate_api(database_url: str | None, count: int) -> tuple[float, float]
             with httpx.Client(base_url=base_url, verify=client_context(Path(ca_file)), timeout=60) as http:
                 token = AuthClient(http).session(staff, device)["access_token"]
             console = Console(staff, device, token, "teller")
-            signed = console.signed(count + BATCH)
-            bodies = [
+            signed = console.signed(BATCH + count)
+            warm_up, *bodies = [
                 orjson.dumps({"events": [submission(item) for item in signed[start : start + BATCH]]})
                 for start in range(0, len(signed), BATCH)
             ]
             del signed
-            return asyncio.run(_post_batches(base_url, ca_file, token, bodies))
+            return asyncio.run(_post_batches(base_url, ca_file, token, warm_up, bodies, count))
         finally:
             pipe.send("stop")
             server.join(60)
-
-
-def append_rate_api_postgres(count: int) -> tuple[float, float]:
-    from testkit.databases import PostgresUnavailable, postgres_cluster
-
-    with postgres_cluster() as cluster:
-        if isinstance(cluster, PostgresUnavailable):
-            raise RuntimeError(f"PostgreSQL went away between two rounds: {cluster}")
-        url = cluster.create(migrated=True)
-        try:
-            return append_rate_api(url, count)
-        finally:
-            cluster.drop(url)
 
 
 def _register() -> None:
@@ -391,9 +386,11 @@ def run(report) -> None:  # type: ignore[no-untyped-def]
         postgres_rate = append_rate_postgres(APPEND_EVENTS)
         if postgres_rate is not None:
             rounds["Postgres"].append(postgres_rate)
-            rate, cpu = append_rate_api_postgres(APPEND_EVENTS)
-            rounds["Postgres API"].append(rate)
-            client_cpu.append(cpu)
+            api = on_postgres(lambda url: append_rate_api(url, APPEND_EVENTS))
+            if api is None:
+                raise RuntimeError("PostgreSQL went away between two rounds")
+            rounds["Postgres API"].append(api[0])
+            client_cpu.append(api[1])
         print(
             "  append round: "
             + ", ".join(f"{name} {values[-1]:,.0f} events/s" for name, values in rounds.items() if values)

@@ -16,15 +16,18 @@ WHEN = dt.datetime(2026, 12, 7, 1, 2, 3, 45, tzinfo=dt.UTC)
 ID = uuid.UUID("7b0b4c3e-9a5d-4f7e-8c2a-1d3e5f708192")
 
 
-def test_text_and_objects_convert_alike_for_sqlite():
-    assert _sqlite_time(format_time(WHEN)) == _sqlite_time(WHEN) == "2026-12-07 01:02:03.000045"
-    assert _sqlite_uuid(str(ID)) == _sqlite_uuid(ID) == ID.hex
+def test_text_converts_as_sqlalchemy_stores_it_on_sqlite():
+    assert _sqlite_time(format_time(WHEN)) == "2026-12-07 01:02:03.000045"
+    assert _sqlite_uuid(str(ID)) == ID.hex
+    assert _sqlite_time(None) is None
+    assert _sqlite_uuid(None) is None
 
 
 def test_text_converts_to_the_objects_psycopg_takes():
     assert _pg_time(format_time(WHEN)) == WHEN
-    assert _pg_time(WHEN) is WHEN
     assert _pg_uuid(str(ID)) == ID
+    assert _pg_time(None) is None
+    assert _pg_uuid(None) is None
 
 
 @pytest.mark.parametrize(
