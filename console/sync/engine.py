@@ -42,6 +42,7 @@ from console.sync.store import (
     Counts,
     EventResult,
     LocalStore,
+    PullBatch,
     StagedPage,
     StagedRow,
     StoreBusy,
@@ -227,6 +228,11 @@ class Backoff:
         self.failures = 0
 
 
+def _close_opened(opening: asyncio.Future[PullBatch]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()
+
+
 class SyncEngine:
     def __init__(
         self,
@@ -381,33 +387,64 @@ class SyncEngine:
 
     async def _pull(self) -> Applied:
         """Fetch pages (the next one as soon as the last is decoded, while its changes are
-        validated and derived), keep them in batches and
-        apply the last batch together with everything staged before it.  Batching spares a
-        durable commit per page; a pull cut short resumes after its last kept batch."""
+        validated, derived and gathered), keep them in batches and apply the last batch
+        together with everything kept before it.  Batching spares a durable commit per
+        page; a pull cut short resumes after its last kept batch."""
         client, _ = await self._blocking(self.store.sync_client)
         loop = asyncio.get_running_loop()
-        fetching = self._fetch_page(client)
-        batch: list[StagedPage] = []
+        batch = await self._open_batch()
+        fetching: asyncio.Task[httpx.Response] | None = None
+        adding: asyncio.Task[None] | None = None
         batch_rows, batch_started = 0, loop.time()
         try:
+            fetching = self._fetch_page(client)
             while True:
                 response = await fetching
                 outcome, changes = await self._blocking(functools.partial(self._advance, client, response))
                 if outcome.has_more:
                     fetching = self._fetch_page(client)
                 rows = await self._blocking(functools.partial(self._digest, changes))
-                batch.append((outcome, rows))
+                if adding is not None:
+                    await adding
+                # Gathering runs in SQLite (which lets go of the GIL) on another worker,
+                # while the next page is decoded and digested.
+                adding = loop.create_task(self._gather(batch, (outcome, rows)))
                 batch_rows += len(rows)
                 if not outcome.has_more:
-                    applied: Applied = await self._blocking(functools.partial(self.store.apply_staged, batch))
+                    await adding
+                    applied: Applied = await self._blocking(batch.apply)
                     return applied
                 if batch_rows >= STAGE_BATCH_ROWS or loop.time() - batch_started >= STAGE_BATCH_SECONDS:
-                    await self._blocking(functools.partial(self.store.stage, batch))
-                    batch, batch_rows, batch_started = [], 0, loop.time()
+                    await adding
+                    await self._blocking(batch.keep)
+                    batch_rows, batch_started = 0, loop.time()
         finally:
-            if not fetching.done():
-                fetching.cancel()
-                await asyncio.gather(fetching, return_exceptions=True)
+            for task in (fetching, adding):
+                if task is not None and not task.done():
+                    task.cancel()
+            await asyncio.gather(
+                *(task for task in (fetching, adding) if task is not None), return_exceptions=True
+            )
+            try:
+                await self._blocking(batch.close)
+            except BaseException:
+                # Cancelled again, or no worker left to take it: close here (the batch
+                # waits for nothing; a method still running on a worker closes it after).
+                batch.close()
+                raise
+
+    async def _open_batch(self) -> PullBatch:
+        """A batch for this pull; one opened by a worker after this task was cancelled is
+        closed rather than left holding a connection."""
+        opening = asyncio.ensure_future(self._blocking(self.store.open_pull))
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)
+            raise
+
+    async def _gather(self, batch: PullBatch, page: StagedPage) -> None:
+        await self._blocking(functools.partial(batch.add, page))
 
     # --- access records ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -164,21 +165,17 @@ DERIVED_COLUMNS = ("sort_key", "branch_id", "id_hash", "phone_hash")
 StagedPage = tuple[PullOutcome, Sequence[StagedRow]]
 """One page of a pull: what it did to the protocol state, and its rows for ``sync_staging``."""
 
+STAGING_TABLE = "sync_staging"
+BATCH_TABLE = "temp.sync_batch"
+"""Where a :class:`PullBatch` gathers its pages: a temporary table, which
+``temp_store = MEMORY`` keeps off the disk, with ``sync_staging``'s columns."""
+STAGED_COLUMNS = "type, id, op, version, data, sort_key, branch_id, id_hash, phone_hash"
+
+
 BULK_CACHE_KIB = 131072
-"""Page cache for staging and applying pulls.  Records arrive in UUID order, so every index
+"""Page cache of a pull's connection (:class:`PullBatch`).  Records arrive in UUID order, so every index
 takes them at random places; with SQLite's 2 MiB default most of those pages are read and
 decrypted again and again (applying 100,000 customers took twice as long)."""
-
-
-@contextmanager
-def bulk_cache(connection: Connection) -> Iterator[None]:
-    """A large page cache on this connection for one transaction, given back afterwards."""
-    before = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
-    connection.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql(f"PRAGMA cache_size = {int(before)}")
 
 
 class LocalStore:
@@ -195,6 +192,10 @@ class LocalStore:
         self._deriver: Deriver | None = None
 
     # --- transactions ------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._is_closed()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -471,15 +472,38 @@ class LocalStore:
 
     def stage(self, pages: Sequence[StagedPage]) -> None:
         """Keep pages of a pull, and where the pull has got to, in one transaction."""
-        with self.writing() as connection, bulk_cache(connection):
-            self._stage(connection, pages)
+        with self.open_pull() as batch:
+            for page in pages:
+                batch.add(page)
+            batch.keep()
 
-    def _stage(self, connection: Connection, pages: Sequence[StagedPage]) -> None:
+    def apply_staged(self, last_pages: Sequence[StagedPage] = ()) -> Applied:
+        """Stage ``last_pages``, then apply the whole staged pull with its cursor, results and
+        confirmations, and rebase, in one transaction: the screens see the state before it
+        or after it, nothing between."""
+        with self.open_pull() as batch:
+            for page in last_pages:
+                batch.add(page)
+            return batch.apply()
+
+    def open_pull(self) -> PullBatch:
+        """A batch of a pull's pages on a vault connection of its own, until it is closed
+        (it is a context manager).  Blocks: call it on a worker thread."""
+        if self._is_closed():
+            raise StoreClosed()
+        try:
+            return PullBatch(self, self._engine.connect())
+        except OperationalError as error:
+            raise StoreBusy() if _locked(error) else StoreFailed() from None
+
+    def _fold_staging(
+        self, connection: Connection, outcomes: Sequence[tuple[PullOutcome, int]]
+    ) -> Staging | None:
+        """The pull's bookkeeping after ``outcomes`` (each page's outcome and how many
+        deletions it carried), written to ``sync_state``."""
         current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
         staging = Staging.from_json(current) if current else None
-        for outcome, rows in pages:
-            if outcome.reset:
-                connection.execute(text("DELETE FROM sync_staging"))
+        for outcome, deletes in outcomes:
             state = outcome.state
             staging = Staging(
                 cursor=state.cursor or "",
@@ -490,107 +514,101 @@ class LocalStore:
                 results=(*(staging.results if staging else ()), *outcome.results),
                 # Counted over-generously (a put may later replace a staged delete): it only
                 # says whether applying must look for deletions at all.
-                deletes=(0 if outcome.reset or staging is None else staging.deletes)
-                + sum(1 for row in rows if row[2] == "delete"),
+                deletes=(0 if outcome.reset or staging is None else staging.deletes) + deletes,
             )
-            if rows:
-                connection.exec_driver_sql(
-                    "INSERT OR REPLACE INTO sync_staging (type, id, op, version, data, sort_key, branch_id, "
-                    "id_hash, phone_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    list(rows),
-                )
         if staging is not None:
             connection.execute(text("UPDATE sync_state SET staging = :s"), {"s": staging.to_json()})
+        return staging
 
     @staticmethod
-    def _update_derived(connection: Connection) -> None:
+    def _update_derived(connection: Connection, table: str) -> None:
         """Bring the derived columns of records already held (and not edited here, where
         rebasing keeps them) up to date, each only where it changed: every derived column is
-        indexed, and rewriting an unchanged index entry costs a page written at commit."""
-        for column in DERIVED_COLUMNS:
-            connection.execute(
-                text(
-                    f"""
-                    UPDATE sync_records SET {column} = s.{column} FROM sync_staging AS s
-                    WHERE s.op = 'put' AND s.type = sync_records.type AND s.id = sync_records.id
-                        AND sync_records.local_data IS NULL AND sync_records.{column} IS NOT s.{column}
-                    """  # noqa: S608 - column names from DERIVED_COLUMNS, not input
-                )
+        indexed, and SQLite rewrites an index entry that a statement sets, changed or not,
+        which costs a page written at commit.  One join finds what changed; each column is
+        then set by rowid on just those records."""
+        compared = ", ".join(f"s.{column}, r.{column} IS NOT s.{column}" for column in DERIVED_COLUMNS)
+        differs = " OR ".join(f"r.{column} IS NOT s.{column}" for column in DERIVED_COLUMNS)
+        changed = connection.execute(
+            text(
+                f"""
+                SELECT r.rowid, {compared}
+                FROM {table} AS s CROSS JOIN sync_records AS r ON r.type = s.type AND r.id = s.id
+                WHERE s.op = 'put' AND r.local_data IS NULL AND ({differs})
+                ORDER BY r.rowid
+                """
             )
+        ).all()
+        for index, column in enumerate(DERIVED_COLUMNS):
+            values = [(row[1 + 2 * index], row[0]) for row in changed if row[2 + 2 * index]]
+            if values:
+                connection.exec_driver_sql(
+                    f"UPDATE sync_records SET {column} = ? WHERE rowid = ?",
+                    values,
+                )
 
-    def apply_staged(self, last_pages: Sequence[StagedPage] = ()) -> Applied:
-        """Stage ``last_pages``, then apply the whole staged pull with its cursor, results and
-        confirmations, and rebase, in one transaction: the screens see the state before it
-        or after it, nothing between."""
+    def _apply(self, connection: Connection, table: str, staging: Staging) -> Applied:
+        """Apply the pull staged in ``table`` (in the caller's write transaction)."""
         now = self._clock()
-        with self.writing(defer_checkpoint=True) as connection, bulk_cache(connection):
-            if last_pages:
-                self._stage(connection, last_pages)
-            current = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
-            if current is None:
-                raise RuntimeError("no pull is staged")
-            staging = Staging.from_json(current)
-            if staging.reset:
-                connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
-                connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
-            changes = connection.execute(text("SELECT count(*) FROM sync_staging")).scalar_one()
-            # Only records held from the server before this pull can have stale derived
-            # columns; an initial sync (or a reset) skips the per-column pass entirely.
-            held = connection.execute(
-                text("SELECT EXISTS (SELECT 1 FROM sync_records WHERE local_data IS NULL)")
-            ).scalar_one()
+        if staging.reset:
+            connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
+            connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
+        changes = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+        # Only records held from the server before this pull can have stale derived
+        # columns; an initial sync (or a reset) skips the per-column pass entirely.
+        held = connection.execute(
+            text("SELECT EXISTS (SELECT 1 FROM sync_records WHERE local_data IS NULL)")
+        ).scalar_one()
+        connection.execute(
+            text(
+                f"""
+                INSERT INTO sync_records (type, id, version, server_data, sort_key, branch_id,
+                    id_hash, phone_hash)
+                SELECT type, id, version, data, sort_key, branch_id, id_hash, phone_hash
+                FROM {table} WHERE op = 'put' ORDER BY type, id
+                ON CONFLICT (type, id) DO UPDATE SET
+                    version = excluded.version, server_data = excluded.server_data
+                """
+            )
+        )
+        if held:
+            self._update_derived(connection, table)
+        if staging.deletes:
+            deleted = f"(SELECT type, id FROM {table} WHERE op = 'delete')"
+            connection.execute(
+                text(f"DELETE FROM sync_records WHERE local_data IS NULL AND (type, id) IN {deleted}")
+            )
             connection.execute(
                 text(
-                    """
-                    INSERT INTO sync_records (type, id, version, server_data, sort_key, branch_id,
-                        id_hash, phone_hash)
-                    SELECT type, id, version, data, sort_key, branch_id, id_hash, phone_hash
-                    FROM sync_staging WHERE op = 'put' ORDER BY type, id
-                    ON CONFLICT (type, id) DO UPDATE SET
-                        version = excluded.version, server_data = excluded.server_data
-                    """
+                    f"UPDATE sync_records SET server_data = NULL, version = NULL "
+                    f"WHERE (type, id) IN {deleted}"
                 )
             )
-            if held:
-                self._update_derived(connection)
-            if staging.deletes:
-                connection.execute(
-                    text(
-                        "DELETE FROM sync_records WHERE local_data IS NULL AND (type, id) IN "
-                        "(SELECT type, id FROM sync_staging WHERE op = 'delete')"
-                    )
-                )
-                connection.execute(
-                    text(
-                        "UPDATE sync_records SET server_data = NULL, version = NULL WHERE (type, id) IN "
-                        "(SELECT type, id FROM sync_staging WHERE op = 'delete')"
-                    )
-                )
-            self._attention_for_results(connection, staging.results)
-            confirmed = connection.execute(
-                text("DELETE FROM sync_outbox WHERE mutation_id <= :id"),
-                {"id": staging.confirmed_mutation_id},
-            ).rowcount
-            connection.execute(
-                text(
-                    """
-                    UPDATE sync_state SET cursor = :cursor,
-                        last_mutation_id = max(last_mutation_id, :last),
-                        confirmed_mutation_id = max(confirmed_mutation_id, :confirmed),
-                        results_after = max(results_after, :results_after),
-                        last_synced_at = :now, staging = NULL
-                    """
-                ),
-                {
-                    "cursor": staging.cursor,
-                    "last": staging.last_mutation_id,
-                    "confirmed": staging.confirmed_mutation_id,
-                    "results_after": staging.results_after,
-                    "now": _iso(now),
-                },
-            )
-            connection.execute(text("DELETE FROM sync_staging"))
-            rebase(connection, self.deriver)
+        self._attention_for_results(connection, staging.results)
+        confirmed = connection.execute(
+            text("DELETE FROM sync_outbox WHERE mutation_id <= :id"),
+            {"id": staging.confirmed_mutation_id},
+        ).rowcount
+        connection.execute(
+            text(
+                """
+                UPDATE sync_state SET cursor = :cursor,
+                    last_mutation_id = max(last_mutation_id, :last),
+                    confirmed_mutation_id = max(confirmed_mutation_id, :confirmed),
+                    results_after = max(results_after, :results_after),
+                    last_synced_at = :now, staging = NULL
+                """
+            ),
+            {
+                "cursor": staging.cursor,
+                "last": staging.last_mutation_id,
+                "confirmed": staging.confirmed_mutation_id,
+                "results_after": staging.results_after,
+                "now": _iso(now),
+            },
+        )
+        connection.execute(text(f"DELETE FROM {table}"))
+        rebase(connection, self.deriver)
         rejected = tuple(result for result in staging.results if result.outcome == "rejected")
         return Applied(int(changes), staging.reset, rejected, int(confirmed or 0), now)
 
@@ -712,3 +730,199 @@ __all__ = [
     "StoreClosed",
     "StoreFailed",
 ]
+
+
+READ_AHEAD_INDEXES = (
+    ("sync_records_sorted", "p.type = r.type AND p.sort_key = {side}.sort_key AND p.id = r.id", "sort_key"),
+    ("sync_records_id_hash", "p.id_hash = {side}.id_hash AND p.rowid = r.rowid", "id_hash"),
+    ("sync_records_phone_hash", "p.phone_hash = {side}.phone_hash AND p.rowid = r.rowid", "phone_hash"),
+)
+"""Each index on a derived column, with the search that finds a record's entry in it
+(``{side}`` is ``r`` for the entry as it is, ``s`` for where the staged value goes)."""
+
+
+def _read_ahead(connection: Connection, after: int) -> None:
+    """Read the pages that applying the batch's rows staged after rowid ``after`` will
+    change: each record held (its table row), and, where a derived column changes, its
+    index entry now and the place of the new one.  One pass; the answer is ignored."""
+    moved = ", ".join(
+        f"sum(CASE WHEN r.local_data IS NULL AND r.{column} IS NOT s.{column} THEN "
+        + " + ".join(
+            f"EXISTS (SELECT 1 FROM sync_records AS p INDEXED BY {index} WHERE {search.format(side=side)})"
+            for side in ("r", "s")
+        )
+        + " END)"
+        for index, search, column in READ_AHEAD_INDEXES
+    )
+    connection.execute(
+        text(
+            f"SELECT sum(r.version), {moved} FROM {BATCH_TABLE} AS s CROSS JOIN sync_records AS r "
+            "ON r.type = s.type AND r.id = s.id WHERE s.rowid > :after AND s.op = 'put'"
+        ),
+        {"after": after},
+    ).all()
+
+
+class PullBatch:
+    """The pages of one batch of a pull, gathered on a vault connection held until the
+    batch is closed, in a temporary table in memory (``temp_store = MEMORY``: never on
+    disk).  Nothing reaches the vault file until :meth:`keep` or :meth:`apply`, each one
+    write transaction; adding a page takes no lock on the vault, so the screens and
+    their access records carry on meanwhile.
+
+    Each page added is also read ahead (:func:`_read_ahead`) while the engine waits for
+    the next one, into this connection's page cache, so that applying finds those pages
+    already decrypted and authenticated.  It is only a hint: when another connection
+    writes in between, SQLite drops the cache and applying reads what it needs.
+
+    Blocking: call each method on a worker thread, one at a time, except :meth:`close`,
+    which any thread may call at any moment (it never waits for a running method; that
+    method closes the batch as it finishes)."""
+
+    def __init__(self, store: LocalStore, connection: Connection) -> None:
+        self._store = store
+        self._connection = connection
+        self._outcomes: list[tuple[PullOutcome, int]] = []
+        self._reset = False
+        self._state = threading.Lock()
+        self._busy = False
+        self._closing = False
+        self._closed = False
+        self._cache_pages: int | None = None
+        try:
+            with self._using() as using, using.begin():
+                self._cache_pages = int(using.exec_driver_sql("PRAGMA cache_size").scalar_one())
+                using.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+                using.exec_driver_sql(
+                    f"CREATE TABLE IF NOT EXISTS {BATCH_TABLE} ("
+                    "type TEXT NOT NULL, id TEXT NOT NULL, op TEXT NOT NULL CHECK (op IN ('put', 'delete')), "
+                    "version INTEGER, data TEXT, sort_key TEXT NOT NULL DEFAULT '', branch_id TEXT, "
+                    "id_hash BLOB, phone_hash BLOB, PRIMARY KEY (type, id))"
+                )
+                using.exec_driver_sql(f"DELETE FROM {BATCH_TABLE}")
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> PullBatch:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _using(self) -> Iterator[Connection]:
+        with self._state:
+            if self._closed or self._closing or self._store.closed:
+                raise StoreClosed()
+            self._busy = True
+        try:
+            yield self._connection
+        except OperationalError as error:
+            raise StoreBusy() if _locked(error) else StoreFailed() from None
+        finally:
+            with self._state:
+                self._busy = False
+                finish = self._closing
+            if finish:
+                self._close_connection()
+
+    @contextmanager
+    def _writing(self, *, defer_checkpoint: bool = False) -> Iterator[Connection]:
+        with self._using() as connection:
+            connection.execution_options(**{IMMEDIATE: True})
+            try:
+                deferred = autocheckpoint_off(connection) if defer_checkpoint else nullcontext()
+                with deferred, connection.begin():
+                    yield connection
+            finally:
+                connection.execution_options(**{IMMEDIATE: False})
+
+    def add(self, page: StagedPage) -> None:
+        """Gather one page (a later page's change of a record replaces an earlier one's)."""
+        outcome, rows = page
+        with self._using() as connection, connection.begin():
+            if outcome.reset:
+                connection.exec_driver_sql(f"DELETE FROM {BATCH_TABLE}")
+            if rows:
+                after = connection.exec_driver_sql(
+                    f"SELECT coalesce(max(rowid), 0) FROM {BATCH_TABLE}"
+                ).scalar_one()
+                connection.exec_driver_sql(
+                    f"INSERT OR REPLACE INTO {BATCH_TABLE} ({STAGED_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    list(rows),
+                )
+                _read_ahead(connection, int(after))
+        self._reset = self._reset or outcome.reset
+        self._outcomes.append((outcome, sum(1 for row in rows if row[2] == "delete")))
+
+    def _merge_into_staging(self, connection: Connection) -> None:
+        if self._reset:
+            connection.execute(text(f"DELETE FROM {STAGING_TABLE}"))
+        connection.execute(
+            text(
+                f"INSERT OR REPLACE INTO {STAGING_TABLE} ({STAGED_COLUMNS}) "
+                f"SELECT {STAGED_COLUMNS} FROM {BATCH_TABLE} ORDER BY type, id"
+            )
+        )
+        connection.execute(text(f"DELETE FROM {BATCH_TABLE}"))
+
+    def keep(self) -> None:
+        """Keep the batch in ``sync_staging`` with where the pull has got to, in one
+        transaction, and start the next batch: a pull cut short resumes after it."""
+        with self._writing() as connection:
+            self._merge_into_staging(connection)
+            self._store._fold_staging(connection, self._outcomes)
+        self._outcomes, self._reset = [], False
+
+    def apply(self) -> Applied:
+        """Apply the whole pull, this batch with everything kept before it, with its
+        cursor, results and confirmations, and rebase, in one transaction: the screens see
+        the state before it or after it, nothing between.  A pull that came in one batch
+        (most pulls after the first) is applied straight from memory."""
+        with self._writing(defer_checkpoint=True) as connection:
+            kept = connection.execute(text("SELECT staging IS NOT NULL FROM sync_state")).scalar_one()
+            table = BATCH_TABLE
+            if kept and self._reset:
+                connection.execute(text(f"DELETE FROM {STAGING_TABLE}"))
+            elif kept:
+                self._merge_into_staging(connection)
+                table = STAGING_TABLE
+            staging = self._store._fold_staging(connection, self._outcomes)
+            if staging is None:
+                raise RuntimeError("no pull is staged")
+            applied = self._store._apply(connection, table, staging)
+        self._outcomes, self._reset = [], False
+        return applied
+
+    def close(self) -> None:
+        """Give the connection up, with what it gathered; at once, or (if a method is
+        running on another thread) as soon as that method returns."""
+        with self._state:
+            if self._closed:
+                return
+            self._closing = True
+            if self._busy:
+                return
+        self._close_connection()
+
+    def _close_connection(self) -> None:
+        with self._state:
+            if self._closed:
+                return
+            self._closed = True
+        # Back into the pool without what this batch gathered or its large page cache.
+        # (Closing the connection instead could make it the vault's last one, and SQLite
+        # folds the whole write-ahead log into the file when the last connection closes.)
+        connection = self._connection
+        try:
+            connection.rollback()
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS {BATCH_TABLE}")
+            if self._cache_pages is not None:
+                connection.exec_driver_sql(f"PRAGMA cache_size = {self._cache_pages}")
+            connection.commit()
+        except Exception:  # noqa: BLE001 - a connection that cannot be cleaned is dropped instead
+            connection.invalidate()
+        finally:
+            connection.close()

@@ -139,6 +139,7 @@ def test_a_long_pull_keeps_its_batches_and_a_cut_resumes_after_the_last_one(
         assert staging is not None
         assert staging.cursor
         assert await other.customers() == {}  # kept, but not shown until the pull completes
+        assert other.store._engine.pool.checkedout() == 0  # the cut pull gave its connection back
         before = other.flaky.sent.count(PULL_PATH)
         await other.sync()
         assert await other.customers() == await teller.customers()
