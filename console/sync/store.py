@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from console.errors import ConsoleError
 from console.sync.derive import Deriver
 from console.sync.mutators import MUTATORS, business_day, record_type_of
 from console.sync.rebase import effective_reader, rebase
-from console.vault.database import IMMEDIATE, UNREADABLE, autocheckpoint_off, fold_wal
+from console.vault.database import IMMEDIATE, UNREADABLE, autocheckpoint_off, commit_without_flush, fold_wal
 from console.vault.records import OutboxEvent, add_audit_event, pending_audit_events
 from console.vault.schema import audit_outbox
 from shared.audit.event import SignedEvent
@@ -828,12 +828,20 @@ class PullBatch:
                 self._close_connection()
 
     @contextmanager
-    def _writing(self, *, defer_checkpoint: bool = False) -> Iterator[Connection]:
+    def _writing(self, *, applying: bool = False) -> Iterator[Connection]:
+        """A write transaction on the batch's connection.  ``applying``: its commit leaves
+        its pages in the write-ahead log for :meth:`LocalStore.fold_log`, and does not
+        wait for the disk.  A power cut may then undo the whole applied pull, cursor and
+        confirmations with it; the next pull fetches it again and resent mutations are
+        recognised by their ids, so nothing is lost or applied twice."""
         with self._using() as connection:
             connection.execution_options(**{IMMEDIATE: True})
             try:
-                deferred = autocheckpoint_off(connection) if defer_checkpoint else nullcontext()
-                with deferred, connection.begin():
+                relaxed = ExitStack()
+                if applying:
+                    relaxed.enter_context(autocheckpoint_off(connection))
+                    relaxed.enter_context(commit_without_flush(connection))
+                with relaxed, connection.begin():
                     yield connection
             finally:
                 connection.execution_options(**{IMMEDIATE: False})
@@ -881,7 +889,7 @@ class PullBatch:
         cursor, results and confirmations, and rebase, in one transaction: the screens see
         the state before it or after it, nothing between.  A pull that came in one batch
         (most pulls after the first) is applied straight from memory."""
-        with self._writing(defer_checkpoint=True) as connection:
+        with self._writing(applying=True) as connection:
             kept = connection.execute(text("SELECT staging IS NOT NULL FROM sync_state")).scalar_one()
             table = BATCH_TABLE
             if kept and self._reset:

@@ -138,26 +138,40 @@ def fold_wal(engine: Engine) -> tuple[int, int]:
     return int(logged), int(folded)
 
 
+def _pragma(connection: Connection, statement: str) -> int:
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(statement)
+        row = cursor.fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        cursor.close()
+
+
+@contextmanager
+def commit_without_flush(connection: Connection) -> Iterator[None]:
+    """Commits on this connection, until the block ends, do not wait for the disk
+    (``synchronous = NORMAL``; the write-ahead log is flushed at the next checkpoint or
+    by the next commit elsewhere).  Still atomic; only a power cut can undo such a
+    commit, never an application crash.  For transactions that can be redone from what
+    is durable, such as applying a pull whose cursor commits with it."""
+    level = _pragma(connection, "PRAGMA synchronous")
+    _pragma(connection, "PRAGMA synchronous = NORMAL")
+    try:
+        yield
+    finally:
+        _pragma(connection, f"PRAGMA synchronous = {level}")
+
+
 @contextmanager
 def autocheckpoint_off(connection: Connection) -> Iterator[None]:
     """No automatic checkpoint when this connection commits, until the block ends: a
     large commit then costs only its own pages, and :func:`fold_wal` copies them into the
     file later, off the path the user is waiting on.  The next commit elsewhere still
     checkpoints as usual if nobody has folded the log by then."""
-    raw = connection.connection
-
-    def pragma(statement: str) -> int:
-        cursor = raw.cursor()
-        try:
-            cursor.execute(statement)
-            row = cursor.fetchone()
-            return int(row[0]) if row else 0
-        finally:
-            cursor.close()
-
-    pages = pragma("PRAGMA wal_autocheckpoint")
-    pragma("PRAGMA wal_autocheckpoint = 0")
+    pages = _pragma(connection, "PRAGMA wal_autocheckpoint")
+    _pragma(connection, "PRAGMA wal_autocheckpoint = 0")
     try:
         yield
     finally:
-        pragma(f"PRAGMA wal_autocheckpoint = {pages}")
+        _pragma(connection, f"PRAGMA wal_autocheckpoint = {pages}")

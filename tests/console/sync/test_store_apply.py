@@ -11,7 +11,7 @@ from sqlalchemy import event, text
 
 from console.sync.derive import ERASED_SORT_KEY, fold
 from console.sync.store import LocalStore
-from console.vault.database import DATABASE_FILE, autocheckpoint_off
+from console.vault.database import DATABASE_FILE, autocheckpoint_off, commit_without_flush
 from console.vault.keyring_store import KeyringStore
 from console.vault.vault import Vault
 from shared.sync.client import PullOutcome, SyncProtocolError
@@ -119,6 +119,39 @@ def test_autocheckpoint_off_gives_the_connection_its_threshold_back(vault):
             assert _autocheckpoint_pages(connection) == 0
             connection.rollback()
         assert _autocheckpoint_pages(connection) == before > 0
+        connection.rollback()
+
+
+def _synchronous(connection):
+    return connection.exec_driver_sql("PRAGMA synchronous").scalar_one()
+
+
+def test_commit_without_flush_gives_the_connection_its_level_back(vault):
+    with vault.engine.connect() as connection:
+        assert _synchronous(connection) == 2  # FULL, the vault's setting
+        connection.rollback()
+        with commit_without_flush(connection):
+            assert _synchronous(connection) == 1  # NORMAL
+            connection.rollback()
+        assert _synchronous(connection) == 2
+        connection.rollback()
+
+
+def test_only_the_applying_commit_skips_the_flush(vault, store):
+    levels = []
+
+    def seen(_connection, cursor, statement, *_):
+        if "UPDATE sync_state SET cursor" in statement:
+            levels.append(cursor.connection.execute("PRAGMA synchronous").fetchone()[0])
+
+    event.listen(vault.engine, "before_cursor_execute", seen)
+    try:
+        store.apply_staged([page(store, [customer(uuid.uuid4(), 1)])])
+    finally:
+        event.remove(vault.engine, "before_cursor_execute", seen)
+    assert levels == [1]
+    with vault.engine.connect() as connection:
+        assert _synchronous(connection) == 2  # back in the pool at FULL
         connection.rollback()
 
 
