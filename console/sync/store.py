@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +173,10 @@ STAGED_COLUMNS = "type, id, op, version, data, sort_key, branch_id, id_hash, pho
 
 
 BULK_CACHE_KIB = 131072
-"""Page cache of a pull's connection (:class:`PullBatch`).  Records arrive in UUID order, so every index
-takes them at random places; with SQLite's 2 MiB default most of those pages are read and
-decrypted again and again (applying 100,000 customers took twice as long)."""
+"""Page cache of a pull's connection (:class:`PullBatch`).  Records arrive in UUID order,
+so every index takes them at random places; with SQLite's 2 MiB default most of those
+pages are read and decrypted again and again (applying 100,000 customers took twice as
+long)."""
 
 
 class LocalStore:
@@ -209,16 +210,14 @@ class LocalStore:
             raise StoreBusy() if _locked(error) else StoreFailed() from None
 
     @contextmanager
-    def writing(self, *, defer_checkpoint: bool = False) -> Iterator[Connection]:
-        """A write transaction.  With ``defer_checkpoint`` its commit leaves the pages it
-        wrote in the write-ahead log for :meth:`fold_log` to copy into the file later."""
+    def writing(self) -> Iterator[Connection]:
+        """A write transaction (a pull's are :class:`PullBatch`'s own)."""
         if self._is_closed():
             raise StoreClosed()
         try:
             with self._engine.connect() as connection:
                 connection.execution_options(**{IMMEDIATE: True})
-                deferred = autocheckpoint_off(connection) if defer_checkpoint else nullcontext()
-                with deferred, connection.begin():
+                with connection.begin():
                     yield connection
         except OperationalError as error:
             raise StoreBusy() if _locked(error) else StoreFailed() from None
