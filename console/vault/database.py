@@ -16,6 +16,8 @@ connection here."""
 
 from __future__ import annotations
 
+import enum
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,17 +38,37 @@ RAW_KEY_SIZE = 32
 UNREADABLE = (DatabaseError, sqlcipher3.DatabaseError)
 IMMEDIATE = "sqlite_immediate"
 
-# SQLCipher 4's defaults, stated so that a build with other defaults cannot silently
-# write another format.  With a raw key the KDF iterations only matter for the HMAC key.
-CIPHER_SETTINGS = (
-    "PRAGMA cipher_compatibility = 4",
-    "PRAGMA cipher_page_size = 4096",
-    "PRAGMA kdf_iter = 256000",
-    "PRAGMA cipher_hmac_algorithm = HMAC_SHA512",
-    "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
-    "PRAGMA cipher_plaintext_header_size = 0",
-    "PRAGMA cipher_use_hmac = ON",
-)
+
+class PageFormat(enum.Enum):
+    """How the vault's pages are authenticated, as recorded in its key file.  Every format
+    is SQLCipher 4 (AES-256-CBC, 4096-byte pages, a random IV and an HMAC on each page)."""
+
+    # The first vaults: SQLCipher 4's default HMAC.
+    HMAC_SHA512 = "sqlcipher4-hmac-sha512"
+    # Vaults made since: HMAC-SHA256 is as sound as a page MAC and, on processors with
+    # SHA extensions, about twice as fast, which a pull writing thousands of pages feels.
+    HMAC_SHA256 = "sqlcipher4-hmac-sha256"
+
+
+NEW_VAULT_FORMAT = PageFormat.HMAC_SHA256
+
+
+def cipher_settings(page_format: PageFormat) -> tuple[str, ...]:
+    """SQLCipher 4's settings for ``page_format``, every one stated so that a build with
+    other defaults cannot silently write another format.  With a raw key the KDF only
+    derives the HMAC key (SQLCipher's two fast iterations), so it stays SQLCipher 4's."""
+    hmac = "HMAC_SHA256" if page_format is PageFormat.HMAC_SHA256 else "HMAC_SHA512"
+    return (
+        "PRAGMA cipher_compatibility = 4",
+        "PRAGMA cipher_page_size = 4096",
+        "PRAGMA kdf_iter = 256000",
+        f"PRAGMA cipher_hmac_algorithm = {hmac}",
+        "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
+        "PRAGMA cipher_plaintext_header_size = 0",
+        "PRAGMA cipher_use_hmac = ON",
+    )
+
+
 CONNECTION_SETTINGS = (
     "PRAGMA temp_store = MEMORY",
     "PRAGMA foreign_keys = ON",
@@ -56,10 +78,10 @@ CONNECTION_SETTINGS = (
 )
 
 
-def _configure(dbapi_connection: Any, _record: Any) -> None:
+def _configure(settings: tuple[str, ...], dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        for statement in CIPHER_SETTINGS:
+        for statement in settings:
             cursor.execute(statement)
         for statement in CONNECTION_SETTINGS:
             cursor.execute(statement)
@@ -73,8 +95,9 @@ def _begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def open_engine(path: Path, key: bytes) -> Engine:
-    """An engine on the database at ``path`` keyed with ``key``.  Nothing is read yet."""
+def open_engine(path: Path, key: bytes, page_format: PageFormat) -> Engine:
+    """An engine on the database at ``path`` keyed with ``key``, its pages in
+    ``page_format``.  Nothing is read yet."""
     if len(key) != RAW_KEY_SIZE:
         raise ValueError("a vault key is 32 bytes")
     url = URL.create("sqlite+pysqlcipher", password=f"x'{key.hex()}'", database=str(path))
@@ -85,7 +108,7 @@ def open_engine(path: Path, key: bytes) -> Engine:
         max_overflow=4,
         connect_args={"check_same_thread": False},
     )
-    event.listen(engine, "connect", _configure)
+    event.listen(engine, "connect", functools.partial(_configure, cipher_settings(page_format)))
     event.listen(engine, "begin", _begin)
     return engine
 

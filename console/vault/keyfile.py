@@ -3,7 +3,11 @@ AES-256-GCM under a key derived from the user's password (Argon2id), the KDF par
 salt needed to derive it again, and where the OS keyring keeps a second copy.
 
 The file carries a format name and version; a newer version is refused, never guessed at.
-It is replaced atomically (console.files), so a crash leaves the old or the new file."""
+Version 2 adds ``database_format``, how the database's pages are authenticated
+(:class:`~console.vault.database.PageFormat`); a version 1 file describes a vault of the
+first format, and a vault of that format is still written as version 1, so that the
+consoles that made such vaults keep opening them.  The file is replaced atomically
+(console.files), so a crash leaves the old or the new file."""
 
 from __future__ import annotations
 
@@ -19,12 +23,14 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from console.files import write_atomically
+from console.vault.database import PageFormat
 from console.vault.errors import KeyFileError, VaultNotFound, VaultTooNew
 from shared.crypto import KdfParams
 
 KEY_FILE = "vault-key.json"
 KEY_FILE_FORMAT = "kluis-console-vault-key"
-KEY_FILE_VERSION = 1
+KEY_FILE_VERSION = 2
+FIRST_FORMAT_VERSION = 1  # no database_format: the pages are PageFormat.HMAC_SHA512
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
 
 
@@ -61,6 +67,7 @@ class KeyFile:
     keyring: KeyringRecord | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    database_format: PageFormat
 
 
 class _Keyring(BaseModel):
@@ -83,6 +90,20 @@ class _Document(BaseModel):
     keyring: _Keyring | None
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    database_format: str | None = None
+
+
+def _database_format(path: Path, version: int, recorded: str | None) -> PageFormat:
+    if version == FIRST_FORMAT_VERSION:
+        if recorded is not None:
+            raise KeyFileError(path, "a format 1 key file names no database format, yet this one does")
+        return PageFormat.HMAC_SHA512
+    if recorded is None:
+        raise KeyFileError(path, "it does not say how its database is encrypted (database_format)")
+    try:
+        return PageFormat(recorded)
+    except ValueError:
+        raise KeyFileError(path, f"its database format {recorded!r} is not one this console knows") from None
 
 
 def read_key_file(directory: Path) -> KeyFile:
@@ -100,7 +121,7 @@ def read_key_file(directory: Path) -> KeyFile:
     if not isinstance(decoded, dict) or decoded.get("format") != KEY_FILE_FORMAT:
         raise KeyFileError(path, "it is not a Kluis vault key file")
     version = decoded.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if not isinstance(version, int) or isinstance(version, bool) or version < FIRST_FORMAT_VERSION:
         raise KeyFileError(path, "it has no format version")
     if version > KEY_FILE_VERSION:
         raise VaultTooNew(path, f"key file format {version}; this console reads format {KEY_FILE_VERSION}")
@@ -114,6 +135,7 @@ def read_key_file(directory: Path) -> KeyFile:
         raise KeyFileError(path, f"unusable fields ({', '.join(places)})") from None
     except ValueError as exc:
         raise KeyFileError(path, f"unusable key derivation settings or encoding ({exc})") from None
+    database_format = _database_format(path, version, document.database_format)
     keyring = document.keyring
     return KeyFile(
         vault_id=document.vault_id,
@@ -123,13 +145,15 @@ def read_key_file(directory: Path) -> KeyFile:
         keyring=KeyringRecord(keyring.backend, keyring.service, keyring.entry) if keyring else None,
         created_at=document.created_at,
         updated_at=document.updated_at,
+        database_format=database_format,
     )
 
 
 def write_key_file(directory: Path, key_file: KeyFile) -> None:
-    document = {
+    first_format = key_file.database_format is PageFormat.HMAC_SHA512
+    document: dict[str, Any] = {
         "format": KEY_FILE_FORMAT,
-        "version": KEY_FILE_VERSION,
+        "version": FIRST_FORMAT_VERSION if first_format else KEY_FILE_VERSION,
         "vault_id": str(key_file.vault_id),
         "kdf": key_file.kdf.to_dict(),
         "salt": b64url(key_file.salt),
@@ -146,4 +170,6 @@ def write_key_file(directory: Path, key_file: KeyFile) -> None:
         "created_at": key_file.created_at.astimezone(dt.UTC).isoformat(),
         "updated_at": key_file.updated_at.astimezone(dt.UTC).isoformat(),
     }
+    if not first_format:
+        document["database_format"] = key_file.database_format.value
     write_atomically(directory / KEY_FILE, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")

@@ -125,8 +125,10 @@ class Vault:
         keyring: KeyringStore,
         kdf: KdfParams | None = None,
         clock: Clock = utc_now,
+        page_format: database.PageFormat = database.NEW_VAULT_FORMAT,
     ) -> Vault:
-        """A new, empty vault (its schema migrated) with a fresh random key."""
+        """A new, empty vault (its schema migrated) with a fresh random key.  ``page_format``
+        is for tests that need a vault as the first consoles made them."""
         if cls.exists(directory):
             raise VaultExists(directory)
         # mkdir(parents=True) gives parents the default mode; each level is made private.
@@ -147,12 +149,13 @@ class Vault:
                 keyring=record,
                 created_at=now,
                 updated_at=now,
+                database_format=page_format,
             )
             write_key_file(directory, key_file)
             path = directory / database.DATABASE_FILE
             # SQLite gives its side files (-wal, -shm) the database file's mode.
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            engine = database.open_engine(path, key)
+            engine = database.open_engine(path, key, page_format)
             try:
                 database.initialise(engine, path)
                 migrations.migrate(engine, path, migrations.collect(), now=clock)
@@ -195,7 +198,7 @@ class Vault:
         path = directory / database.DATABASE_FILE
         if not path.exists():
             raise VaultDatabaseMissing(path)
-        engine = database.open_engine(path, key)
+        engine = database.open_engine(path, key, key_file.database_format)
         try:
             database.check_integrity(engine, path)
             migrations.migrate(engine, path, migrations.collect(), now=clock)

@@ -358,11 +358,11 @@ def sqlcipher_baseline(rows: list[tuple[str, str, int, str]], directory: Path) -
     the most any encrypted store on this machine could take the rows in."""
     import sqlcipher3
 
-    from console.vault.database import CIPHER_SETTINGS, CONNECTION_SETTINGS
+    from console.vault.database import CONNECTION_SETTINGS, NEW_VAULT_FORMAT, cipher_settings
 
     connection = sqlcipher3.connect(directory / "baseline-cipher.db")
     connection.execute(f"PRAGMA key = \"x'{os.urandom(32).hex()}'\"")
-    for pragma in (*CIPHER_SETTINGS, *CONNECTION_SETTINGS, "PRAGMA journal_mode = WAL"):
+    for pragma in (*cipher_settings(NEW_VAULT_FORMAT), *CONNECTION_SETTINGS, "PRAGMA journal_mode = WAL"):
         connection.execute(pragma)
     return _bulk_insert_rate(connection, rows)
 

@@ -25,7 +25,7 @@ from console.vault.errors import (
     VaultTooNew,
     WrongPassword,
 )
-from console.vault.keyfile import KEY_FILE
+from console.vault.keyfile import KEY_FILE, KEY_FILE_VERSION
 from console.vault.keyring_store import SERVICE, KeyringStore
 from console.vault.vault import KeyringState, Vault, vault_directory
 from testkit.console import FAST_KDF, MemoryKeyring, OtherMemoryKeyring, installed_keyring
@@ -109,7 +109,7 @@ def test_the_database_and_its_files_hold_no_plaintext_and_no_key(tmp_path, memor
     assert not files[f"closed {DATABASE_FILE}"].startswith(b"SQLite format 3")
 
 
-def test_the_file_is_sqlcipher_4_keyed_with_the_raw_key(tmp_path, memory_keyring):
+def test_the_file_is_sqlcipher_4_with_hmac_sha256_keyed_with_the_raw_key(tmp_path, memory_keyring):
     directory = tmp_path / "vault"
     vault = create(directory)
     write_marker(vault)
@@ -122,6 +122,7 @@ def test_the_file_is_sqlcipher_4_keyed_with_the_raw_key(tmp_path, memory_keyring
         try:
             connection.execute(f"PRAGMA key = \"x'{raw_hex}'\"")
             connection.execute(f"PRAGMA cipher_compatibility = {compatibility}")
+            connection.execute("PRAGMA cipher_hmac_algorithm = HMAC_SHA256")
             return connection.execute("SELECT value FROM scratch").fetchall()
         finally:
             connection.close()
@@ -266,7 +267,7 @@ def test_a_key_file_from_a_newer_console_is_refused(tmp_path):
     directory = tmp_path / "vault"
     create(directory).close()
     document = json.loads((directory / KEY_FILE).read_text())
-    document["version"] = 2
+    document["version"] = KEY_FILE_VERSION + 1
     (directory / KEY_FILE).write_text(json.dumps(document))
     with pytest.raises(VaultTooNew) as newer:
         Vault.open_with_password(directory, PASSWORD, keyring=KeyringStore())
