@@ -28,6 +28,7 @@ from console.net.errors import (
     TLSVerificationFailed,
 )
 from console.net.models import ErrorBody, Liveness, Readiness, ServerInfo
+from console.net.transport import console_transport
 from console.net.trust import TrustAnchor
 from console.version import console_version
 
@@ -103,7 +104,7 @@ class ServerClient:
         self._timeout = timeout
         self._on_server_changed = on_server_changed
         self._http = httpx.AsyncClient(
-            verify=trust.tls_context(),
+            transport=console_transport(trust.tls_context()),
             timeout=timeout,
             follow_redirects=False,
             trust_env=False,
