@@ -15,6 +15,22 @@ from server.http.limits import Limits
 logger = logging.getLogger("kluis.http")
 
 
+class ServerTLS(SSLProtocol):
+    """asyncio's TLS layer, keeping the socket's transport so that shutdown can abort a
+    connection still in its handshake (its HTTP connection does not exist yet)."""
+
+    socket_transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.socket_transport = transport
+        super().connection_made(transport)
+
+    def abort_handshake(self) -> None:
+        if self.socket_transport is not None and not self.socket_transport.is_closing():
+            assert isinstance(self.socket_transport, asyncio.Transport)
+            self.socket_transport.abort()
+
+
 class ListenerEvents:
     """Hooks for metrics and the access log; the defaults do nothing."""
 
@@ -54,6 +70,7 @@ class HTTPListener:
         self._server: asyncio.Server | None = None
         self._admitted: set[HTTPConnection] = set()
         self._refused: set[HTTPConnection] = set()
+        self._handshaking: set[ServerTLS] = set()
         self._draining = False
 
     # -- ConnectionHost ----------------------------------------------------------------
@@ -90,13 +107,12 @@ class HTTPListener:
         address = self._server.sockets[0].getsockname()
         return str(address[0]), int(address[1])
 
-    def _new_protocol(self) -> SSLProtocol:
+    def _new_protocol(self) -> ServerTLS:
         # asyncio's own TLS path gives no hook for failed handshakes, so the TLS layer is
         # assembled here, where its handshake waiter can be observed.
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        waiter.add_done_callback(self._handshake_done)
-        return SSLProtocol(
+        protocol = ServerTLS(
             loop,
             HTTPConnection(self),
             self._ssl_context,
@@ -105,8 +121,12 @@ class HTTPListener:
             # typeshed says int; asyncio takes any number of seconds.
             ssl_handshake_timeout=self.limits.tls_handshake_timeout,  # type: ignore[arg-type]
         )
+        self._handshaking.add(protocol)
+        waiter.add_done_callback(lambda done: self._handshake_done(protocol, done))
+        return protocol
 
-    def _handshake_done(self, waiter: asyncio.Future[None]) -> None:
+    def _handshake_done(self, protocol: ServerTLS, waiter: asyncio.Future[None]) -> None:
+        self._handshaking.discard(protocol)
         if waiter.cancelled():
             return
         if waiter.exception() is not None:
@@ -145,6 +165,8 @@ class HTTPListener:
             task.cancel()
         for connection in list(self._admitted | self._refused):
             connection.abort()
+        for handshake in list(self._handshaking):
+            handshake.abort_handshake()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:

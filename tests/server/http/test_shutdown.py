@@ -89,3 +89,18 @@ def test_requests_beyond_the_grace_period_are_cancelled(serve, probe):
     assert probe.slow_cancelled == 1
     assert probe.slow_finished == 0
     busy.close()
+
+
+def test_shutdown_closes_a_connection_still_in_its_tls_handshake(serve):
+    running = serve(tls_handshake_timeout=60)
+    with socket.create_connection(running.address, timeout=10) as raw:
+        raw.sendall(b"\x16\x03\x01")  # the start of a ClientHello, never finished
+        time.sleep(0.2)
+        started = time.monotonic()
+        assert running.shutdown(grace=0.5) == 0
+        try:
+            closed = raw.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed
+        assert time.monotonic() - started < 5
