@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.audit.appender import ENTRY_COLUMNS, NODE_COLUMNS, AppendPlan, LogState
 from server.audit.tables import STATE_ROW, audit_checkpoints, audit_entries, audit_log_state, audit_nodes
 from server.auth.columns import UTCDateTime
+from server.db.raw import rows_with_uuid_in, uuid_text
 from shared.merkle import EMPTY_ROOT, CompactRange, NodeId, ProofPlan, root_plan
 
 # Rows per INSERT statement on SQLite: large enough to amortise, small enough for its limit of
@@ -185,27 +185,18 @@ async def known_entries(connection: AsyncConnection, ids: Sequence[str]) -> dict
     converted a thousand parameters for every batch, to find, nearly always, nothing."""
     if not ids:
         return {}
-    postgres = connection.dialect.name == "postgresql"
-    if postgres:
-        result = await connection.exec_driver_sql(_KNOWN_PG, (list(ids),))
-    else:
-        result = await connection.exec_driver_sql(
-            _KNOWN_SQLITE, (json.dumps([value.replace("-", "") for value in ids]),)
-        )
+    hex_ids = [value.replace("-", "") for value in ids]
+    rows = await rows_with_uuid_in(
+        connection, "event_id, idx, event, signature FROM audit_entries", "event_id", hex_ids
+    )
     known: dict[str, KnownEntry] = {}
-    for event_id, idx, event, signature in map(tuple, result):
-        key = str(event_id if postgres else uuid.UUID(hex=event_id))
-        known[key] = KnownEntry(int(idx), _optional_bytes(event), _optional_bytes(signature))
+    for event_id, idx, event, signature in rows:
+        known[uuid_text(event_id)] = KnownEntry(int(idx), _optional_bytes(event), _optional_bytes(signature))
     return known
 
 
 def _optional_bytes(value: object) -> bytes | None:
     return None if value is None else bytes(value)  # type: ignore[call-overload]
-
-
-_KNOWN_COLUMNS = "event_id, idx, event, signature FROM audit_entries"
-_KNOWN_PG = f"SELECT {_KNOWN_COLUMNS} WHERE event_id = ANY(%s::uuid[])"
-_KNOWN_SQLITE = f"SELECT {_KNOWN_COLUMNS} WHERE event_id IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant text
 
 
 async def write_append(connection: AsyncConnection, plan: AppendPlan, now: dt.datetime) -> None:

@@ -13,7 +13,6 @@ instance shares it."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from server.auth.columns import UTCDateTime
 from server.config import Settings
 from server.db.engine import Database
-from server.db.raw import uuid_hex
+from server.db.raw import rows_with_uuid_in, uuid_hex
 from server.db.urls import redacted
 
 SCHEMA_VERSION = 1
@@ -43,12 +42,6 @@ key_store_version = Table(
     "key_store_version",
     key_metadata,
     Column("version", Integer(), primary_key=True, autoincrement=False),
-)
-
-
-_WRAPPED_PG = "SELECT customer_id, wrapped_key FROM customer_keys WHERE customer_id = ANY(%s::uuid[])"
-_WRAPPED_SQLITE = (
-    "SELECT customer_id, wrapped_key FROM customer_keys WHERE customer_id IN (SELECT value FROM json_each(?))"
 )
 
 
@@ -101,11 +94,9 @@ class CustomerKeyStore:
         if not wanted:
             return {}
         async with self.database.transaction() as connection:
-            if self.database.dialect == "postgresql":
-                result = await connection.exec_driver_sql(_WRAPPED_PG, (list(wanted.values()),))
-            else:
-                result = await connection.exec_driver_sql(_WRAPPED_SQLITE, (json.dumps(list(wanted)),))
-            rows = [tuple(row) for row in result]
+            rows = await rows_with_uuid_in(
+                connection, "customer_id, wrapped_key FROM customer_keys", "customer_id", list(wanted)
+            )
         return {wanted[uuid_hex(customer_id)]: bytes(wrapped) for customer_id, wrapped in rows}
 
     async def store(self, customer_id: uuid.UUID, wrapped_key: bytes, now: dt.datetime) -> bytes:

@@ -4,15 +4,19 @@ object, only for it to be turned straight back into text, is most of the work.
 
 SQLite's driver gives the stored text (32 hex digits; ``YYYY-MM-DD HH:MM:SS.ffffff`` naive
 UTC); psycopg gives ``uuid.UUID`` and aware ``datetime`` objects.  The functions below
-accept either and answer the text the API uses."""
+accept either and answer the text the API uses; :func:`rows_with_uuid_in` sends a batch of
+UUIDs the other way, as one parameter."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, LargeBinary, String, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def unconverted(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -50,3 +54,21 @@ def utc_iso(value: Any) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC).isoformat()
+
+
+async def rows_with_uuid_in(
+    connection: AsyncConnection, columns_from: str, column: str, hex_ids: Sequence[str]
+) -> list[tuple[Any, ...]]:
+    """The rows of ``SELECT {columns_from} WHERE {column}`` is one of ``hex_ids`` (32 hex
+    digits each), as the driver gives them.  The ids are bound as one parameter: a
+    PostgreSQL ``uuid[]``, or on SQLite (where a UUID column holds those digits) a JSON
+    list.  As an expanding IN, SQLAlchemy named and converted every id, and each batch size
+    made a statement of its own."""
+    if connection.dialect.name == "postgresql":
+        statement = f"SELECT {columns_from} WHERE {column} = ANY(%s::uuid[])"
+        parameter: Any = list(hex_ids)
+    else:
+        statement = f"SELECT {columns_from} WHERE {column} IN (SELECT value FROM json_each(?))"  # noqa: S608 - as above
+        parameter = json.dumps(list(hex_ids))
+    result = await connection.exec_driver_sql(statement, (parameter,))
+    return [tuple(row) for row in result]

@@ -11,7 +11,7 @@ from sqlalchemy import Column, LargeBinary, MetaData, Table, Uuid, insert, selec
 
 from server.auth.columns import UTCDateTime
 from server.db.engine import Database
-from server.db.raw import unconverted, utc_iso, uuid_hex, uuid_text
+from server.db.raw import rows_with_uuid_in, unconverted, utc_iso, uuid_hex, uuid_text
 
 things = Table(
     "test_raw_things",
@@ -52,6 +52,28 @@ async def test_unconverted_columns_read_as_the_converted_text(database_url):
         }
         assert {uuid_hex(row.id) for row in raw} == {i.hex for i in ids}
         assert all(bytes(row.blob) == b"\x00\xff" for row in raw)
+    finally:
+        await database.dispose()
+
+
+async def test_rows_with_uuid_in_finds_exactly_the_rows_asked_for(database_url):
+    database = Database(database_url)
+    try:
+        async with database.engine.begin() as connection:
+            await connection.run_sync(things.metadata.create_all)
+        ids = [uuid.uuid4() for _ in range(5)]
+        async with database.transaction(write=True) as connection:
+            await connection.execute(
+                insert(things), [{"id": i, "at": MOMENTS[0], "blob": i.bytes} for i in ids]
+            )
+        wanted = [ids[0].hex, ids[3].hex, ids[3].hex, uuid.uuid4().hex]  # a repeat, one not there
+        async with database.transaction() as connection:
+            rows = await rows_with_uuid_in(connection, "id, blob FROM test_raw_things", "id", wanted)
+            none = await rows_with_uuid_in(connection, "id, blob FROM test_raw_things", "id", [])
+        assert sorted((uuid_hex(found), bytes(blob)) for found, blob in rows) == sorted(
+            (i.hex, i.bytes) for i in (ids[0], ids[3])
+        )
+        assert none == []
     finally:
         await database.dispose()
 
