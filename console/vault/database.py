@@ -50,19 +50,21 @@ class PageFormat(enum.Enum):
     HMAC_SHA256 = "sqlcipher4-hmac-sha256"
 
 
+FIRST_VAULT_FORMAT = PageFormat.HMAC_SHA512
 NEW_VAULT_FORMAT = PageFormat.HMAC_SHA256
+
+_HMAC_ALGORITHM = {PageFormat.HMAC_SHA512: "HMAC_SHA512", PageFormat.HMAC_SHA256: "HMAC_SHA256"}
 
 
 def cipher_settings(page_format: PageFormat) -> tuple[str, ...]:
     """SQLCipher 4's settings for ``page_format``, every one stated so that a build with
     other defaults cannot silently write another format.  With a raw key the KDF only
     derives the HMAC key (SQLCipher's two fast iterations), so it stays SQLCipher 4's."""
-    hmac = "HMAC_SHA256" if page_format is PageFormat.HMAC_SHA256 else "HMAC_SHA512"
     return (
         "PRAGMA cipher_compatibility = 4",
         "PRAGMA cipher_page_size = 4096",
         "PRAGMA kdf_iter = 256000",
-        f"PRAGMA cipher_hmac_algorithm = {hmac}",
+        f"PRAGMA cipher_hmac_algorithm = {_HMAC_ALGORITHM[page_format]}",
         "PRAGMA cipher_kdf_algorithm = PBKDF2_HMAC_SHA512",
         "PRAGMA cipher_plaintext_header_size = 0",
         "PRAGMA cipher_use_hmac = ON",

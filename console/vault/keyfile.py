@@ -23,14 +23,14 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from console.files import write_atomically
-from console.vault.database import PageFormat
+from console.vault.database import FIRST_VAULT_FORMAT, PageFormat
 from console.vault.errors import KeyFileError, VaultNotFound, VaultTooNew
 from shared.crypto import KdfParams
 
 KEY_FILE = "vault-key.json"
 KEY_FILE_FORMAT = "kluis-console-vault-key"
 KEY_FILE_VERSION = 2
-FIRST_FORMAT_VERSION = 1  # no database_format: the pages are PageFormat.HMAC_SHA512
+FIRST_FORMAT_VERSION = 1  # no database_format: the pages are FIRST_VAULT_FORMAT
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
 
 
@@ -97,7 +97,7 @@ def _database_format(path: Path, version: int, recorded: str | None) -> PageForm
     if version == FIRST_FORMAT_VERSION:
         if recorded is not None:
             raise KeyFileError(path, "a format 1 key file names no database format, yet this one does")
-        return PageFormat.HMAC_SHA512
+        return FIRST_VAULT_FORMAT
     if recorded is None:
         raise KeyFileError(path, "it does not say how its database is encrypted (database_format)")
     try:
@@ -150,7 +150,7 @@ def read_key_file(directory: Path) -> KeyFile:
 
 
 def write_key_file(directory: Path, key_file: KeyFile) -> None:
-    first_format = key_file.database_format is PageFormat.HMAC_SHA512
+    first_format = key_file.database_format is FIRST_VAULT_FORMAT
     document: dict[str, Any] = {
         "format": KEY_FILE_FORMAT,
         "version": FIRST_FORMAT_VERSION if first_format else KEY_FILE_VERSION,
