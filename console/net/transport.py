@@ -15,7 +15,8 @@ import anyio
 import httpcore
 import httpx
 
-DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
+# httpx's own default pool limits.
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
 
 
 class HandshakeClosingStream(httpcore.AsyncNetworkStream):
@@ -66,19 +67,17 @@ class HandshakeClosingBackend(httpcore.AnyIOBackend):
         return HandshakeClosingStream(stream)
 
 
-def console_transport(
-    ssl_context: ssl.SSLContext, limits: httpx.Limits = DEFAULT_LIMITS
-) -> httpx.AsyncHTTPTransport:
+def console_transport(ssl_context: ssl.SSLContext) -> httpx.AsyncHTTPTransport:
     """httpx's transport over a connection pool that uses :class:`HandshakeClosingBackend`.
 
     httpx has no parameter for the network backend, so its pool is replaced by an equal one
     that has it; ``tests/console/net/test_transport.py`` fails if httpx stops using it."""
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=limits)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False, limits=LIMITS)
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=ssl_context,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
+        max_connections=LIMITS.max_connections,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+        keepalive_expiry=LIMITS.keepalive_expiry,
         network_backend=HandshakeClosingBackend(),
     )
     return transport
