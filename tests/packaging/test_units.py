@@ -16,6 +16,7 @@ from console.options import parse_options
 from server.cli import EXIT_CONFIG, EXIT_KEYS, EXIT_SCHEMA, EXIT_TLS, build_parser
 from server.config import Settings, describe_settings, load_settings
 from server.customers.keys import key_database_url
+from testkit.ci import in_ci
 
 PACKAGING = Path(__file__).resolve().parents[2] / "packaging"
 SYSTEMD = PACKAGING / "systemd"
@@ -240,10 +241,22 @@ def test_desktop_entry_starts_the_console():
     assert last(entry, "Desktop Entry", "Terminal") == "false"
 
 
+def installed_tool(name: str, missing: str) -> str:
+    """The path of ``name``.  Where it is not installed the test is skipped with ``missing``;
+    in CI, whose ``.ci/run`` installs it, that is a failure."""
+    found = shutil.which(name)
+    if found is None:
+        if in_ci():
+            pytest.fail(f"CI installs {name}, yet it is missing: {missing}")
+        pytest.skip(missing)
+    return found
+
+
 def test_desktop_file_validate():
-    validator = shutil.which("desktop-file-validate")
-    if validator is None:
-        pytest.skip("desktop-file-validate is not installed (desktop-file-utils); the entry was parsed above")
+    validator = installed_tool(
+        "desktop-file-validate",
+        "desktop-file-validate is not installed (desktop-file-utils); the entry was parsed above",
+    )
     result = subprocess.run([validator, str(DESKTOP)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not result.stdout.strip(), result.stdout
@@ -273,10 +286,9 @@ def fake_root(tmp_path: Path) -> Path:
 
 
 def systemd_analyze() -> str:
-    binary = shutil.which("systemd-analyze")
-    if binary is None:
-        pytest.skip("systemd-analyze is not installed here, so `systemd-analyze verify` was not run")
-    return binary
+    return installed_tool(
+        "systemd-analyze", "systemd-analyze is not installed here, so `systemd-analyze verify` was not run"
+    )
 
 
 def test_systemd_analyze_verify(tmp_path):
