@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from console.errors import ConsoleError
+from console.sync import rebuild
 from console.sync.derive import Deriver
 from console.sync.mutators import MUTATORS, business_day, record_type_of
 from console.sync.rebase import effective_reader, rebase
@@ -433,6 +434,7 @@ class LocalStore:
                     {"new": new_id, "old": old_id},
                 )
             connection.execute(text("DELETE FROM sync_staging"))
+            rebuild.discard(connection)
             connection.execute(
                 text(
                     "UPDATE sync_state SET client_id = :client, last_mutation_id = 0, "
@@ -547,14 +549,13 @@ class LocalStore:
                 )
 
     def _apply(self, connection: Connection, table: str, staging: Staging) -> Applied:
-        """Apply the pull staged in ``table`` (in the caller's write transaction)."""
-        now = self._clock()
+        """Apply the pull staged in ``table`` onto the records held (in the caller's write
+        transaction).  A pull that started over goes through :meth:`_apply_rebuilt`."""
         if staging.reset:
-            connection.execute(text("DELETE FROM sync_records WHERE local_data IS NULL"))
-            connection.execute(text("UPDATE sync_records SET server_data = NULL, version = NULL"))
+            raise RuntimeError("a pull that starts over is applied by swapping in its rebuilt table")
         changes = connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
         # Only records held from the server before this pull can have stale derived
-        # columns; an initial sync (or a reset) skips the per-column pass entirely.
+        # columns; with none held, the per-column pass is skipped entirely.
         held = connection.execute(
             text("SELECT EXISTS (SELECT 1 FROM sync_records WHERE local_data IS NULL)")
         ).scalar_one()
@@ -583,6 +584,20 @@ class LocalStore:
                     f"WHERE (type, id) IN {deleted}"
                 )
             )
+        connection.execute(text(f"DELETE FROM {table}"))
+        return self._finish_pull(connection, staging, int(changes))
+
+    def _apply_rebuilt(self, connection: Connection, staging: Staging) -> Applied:
+        """Apply a pull that started over, gathered in the rebuilt table (in the caller's
+        write transaction): it becomes the records table, and rebasing brings back the
+        work still pending here."""
+        changes = rebuild.swap_in(connection)
+        return self._finish_pull(connection, staging, changes)
+
+    def _finish_pull(self, connection: Connection, staging: Staging, changes: int) -> Applied:
+        """What every applied pull does after its records: results, confirmations, the
+        cursor, and the rebase."""
+        now = self._clock()
         self._attention_for_results(connection, staging.results)
         confirmed = connection.execute(
             text("DELETE FROM sync_outbox WHERE mutation_id <= :id"),
@@ -606,10 +621,9 @@ class LocalStore:
                 "now": _iso(now),
             },
         )
-        connection.execute(text(f"DELETE FROM {table}"))
         rebase(connection, self.deriver)
         rejected = tuple(result for result in staging.results if result.outcome == "rejected")
-        return Applied(int(changes), staging.reset, rejected, int(confirmed or 0), now)
+        return Applied(changes, staging.reset, rejected, int(confirmed or 0), now)
 
     # --- access records (the vault's audit outbox) -------------------------------------
 
@@ -762,6 +776,12 @@ def _read_ahead(connection: Connection, after: int) -> None:
     ).all()
 
 
+def _staged_reset(connection: Connection) -> bool:
+    """Whether the pull kept so far started over."""
+    staged = connection.execute(text("SELECT staging FROM sync_state")).scalar_one()
+    return staged is not None and Staging.from_json(staged).reset
+
+
 class PullBatch:
     """The pages of one batch of a pull, gathered on a vault connection held until the
     batch is closed, in a temporary table in memory (``temp_store = MEMORY``: never on
@@ -788,8 +808,10 @@ class PullBatch:
         self._closing = False
         self._closed = False
         self._cache_pages: int | None = None
+        self._rebuilding = False
         try:
             with self._using() as using, using.begin():
+                self._rebuilding = _staged_reset(using)
                 self._cache_pages = int(using.exec_driver_sql("PRAGMA cache_size").scalar_one())
                 using.exec_driver_sql(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
                 using.exec_driver_sql(
@@ -851,6 +873,7 @@ class PullBatch:
         with self._using() as connection, connection.begin():
             if outcome.reset:
                 connection.exec_driver_sql(f"DELETE FROM {BATCH_TABLE}")
+                self._rebuilding = True
             if rows:
                 after = connection.exec_driver_sql(
                     f"SELECT coalesce(max(rowid), 0) FROM {BATCH_TABLE}"
@@ -860,26 +883,36 @@ class PullBatch:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     list(rows),
                 )
-                _read_ahead(connection, int(after))
+                if not self._rebuilding:  # a rebuilt table is written afresh: nothing to read
+                    _read_ahead(connection, int(after))
         self._reset = self._reset or outcome.reset
         self._outcomes.append((outcome, sum(1 for row in rows if row[2] == "delete")))
 
-    def _merge_into_staging(self, connection: Connection) -> None:
+    def _merge_kept(self, connection: Connection) -> bool:
+        """Move the batch to where the pull's batches are kept; returns whether the pull
+        starts over, and so is kept in the rebuilt table (:mod:`console.sync.rebuild`)
+        rather than in ``sync_staging``."""
         if self._reset:
+            # Whatever this pull kept before its start-over page is dropped.
             connection.execute(text(f"DELETE FROM {STAGING_TABLE}"))
-        connection.execute(
-            text(
-                f"INSERT OR REPLACE INTO {STAGING_TABLE} ({STAGED_COLUMNS}) "
-                f"SELECT {STAGED_COLUMNS} FROM {BATCH_TABLE} ORDER BY type, id"
+            rebuild.start(connection)
+        elif not _staged_reset(connection):
+            connection.execute(
+                text(
+                    f"INSERT OR REPLACE INTO {STAGING_TABLE} ({STAGED_COLUMNS}) "
+                    f"SELECT {STAGED_COLUMNS} FROM {BATCH_TABLE} ORDER BY type, id"
+                )
             )
-        )
-        connection.execute(text(f"DELETE FROM {BATCH_TABLE}"))
+            connection.execute(text(f"DELETE FROM {BATCH_TABLE}"))
+            return False
+        rebuild.merge(connection, BATCH_TABLE)
+        return True
 
     def keep(self) -> None:
-        """Keep the batch in ``sync_staging`` with where the pull has got to, in one
-        transaction, and start the next batch: a pull cut short resumes after it."""
+        """Keep the batch with where the pull has got to, in one transaction, and start the
+        next batch: a pull cut short resumes after it."""
         with self._writing() as connection:
-            self._merge_into_staging(connection)
+            self._merge_kept(connection)
             self._store._fold_staging(connection, self._outcomes)
         self._outcomes, self._reset = [], False
 
@@ -887,20 +920,21 @@ class PullBatch:
         """Apply the whole pull, this batch with everything kept before it, with its
         cursor, results and confirmations, and rebase, in one transaction: the screens see
         the state before it or after it, nothing between.  A pull that came in one batch
-        (most pulls after the first) is applied straight from memory."""
+        (most pulls after the first) is applied straight from memory; one that starts over
+        swaps in the table it rebuilt."""
         with self._writing(applying=True) as connection:
             kept = connection.execute(text("SELECT staging IS NOT NULL FROM sync_state")).scalar_one()
-            table = BATCH_TABLE
-            if kept and self._reset:
-                connection.execute(text(f"DELETE FROM {STAGING_TABLE}"))
-            elif kept:
-                self._merge_into_staging(connection)
-                table = STAGING_TABLE
+            rebuilt = self._reset or _staged_reset(connection)
+            if kept or rebuilt:
+                self._merge_kept(connection)
             staging = self._store._fold_staging(connection, self._outcomes)
             if staging is None:
                 raise RuntimeError("no pull is staged")
-            applied = self._store._apply(connection, table, staging)
-        self._outcomes, self._reset = [], False
+            if rebuilt:
+                applied = self._store._apply_rebuilt(connection, staging)
+            else:
+                applied = self._store._apply(connection, STAGING_TABLE if kept else BATCH_TABLE, staging)
+        self._outcomes, self._reset, self._rebuilding = [], False, False
         return applied
 
     def close(self) -> None:
