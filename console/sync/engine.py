@@ -77,6 +77,10 @@ a page holds the GIL in one call, and so stops the event loop: 5-10 ms per 1000 
 on the benchmark machine, and up to 45 ms for a page of 2000 when a garbage collection fell
 inside it (see :func:`decode_pull`)."""
 
+PAGES_AHEAD = 8
+"""Digested pages that may wait for the batch to take them (while it keeps a batch in
+the vault): at most this many pages' rows are held beyond the batch."""
+
 STAGE_BATCH_ROWS = 20_000
 STAGE_BATCH_SECONDS = 5.0
 """A pull keeps its pages in memory up to this many records or seconds, then stages them in
@@ -226,6 +230,22 @@ class Backoff:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+async def _hand_over(
+    pages: asyncio.Queue[StagedPage], page: StagedPage, staging: asyncio.Task[Applied]
+) -> None:
+    """Queue ``page`` for ``staging``, waiting while the queue is full, unless staging has
+    ended (failed): then its error is raised here rather than waited on forever."""
+    putting = asyncio.ensure_future(pages.put(page))
+    try:
+        await asyncio.wait({putting, staging}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not putting.done():
+            putting.cancel()
+    if not putting.done() or putting.cancelled():
+        staging.result()  # raises the error staging ended with
+        raise RuntimeError("pull staging ended before the last page")
 
 
 def _close_opened(opening: asyncio.Future[PullBatch]) -> None:
@@ -387,15 +407,17 @@ class SyncEngine:
 
     async def _pull(self) -> Applied:
         """Fetch pages (the next one as soon as the last is decoded, while its changes are
-        validated, derived and gathered), keep them in batches and apply the last batch
-        together with everything kept before it.  Batching spares a durable commit per
-        page; a pull cut short resumes after its last kept batch."""
+        validated and derived) and hand them to :meth:`_stage`, which gathers them, keeps
+        them in batches and applies the last batch together with everything kept before
+        it.  Fetching never waits for a batch being kept unless :data:`PAGES_AHEAD` pages
+        are already waiting.  Batching spares a durable commit per page; a pull cut short
+        resumes after its last kept batch."""
         client, _ = await self._blocking(self.store.sync_client)
         loop = asyncio.get_running_loop()
         batch = await self._open_batch()
+        pages: asyncio.Queue[StagedPage] = asyncio.Queue(PAGES_AHEAD)
+        staging = loop.create_task(self._stage(batch, pages))
         fetching: asyncio.Task[httpx.Response] | None = None
-        adding: asyncio.Task[None] | None = None
-        batch_rows, batch_started = 0, loop.time()
         try:
             fetching = self._fetch_page(client)
             while True:
@@ -404,26 +426,15 @@ class SyncEngine:
                 if outcome.has_more:
                     fetching = self._fetch_page(client)
                 rows = await self._blocking(functools.partial(self._digest, changes))
-                if adding is not None:
-                    await adding
-                # Gathering runs in SQLite (which lets go of the GIL) on another worker,
-                # while the next page is decoded and digested.
-                adding = loop.create_task(self._gather(batch, (outcome, rows)))
-                batch_rows += len(rows)
+                await _hand_over(pages, (outcome, rows), staging)
                 if not outcome.has_more:
-                    await adding
-                    applied: Applied = await self._blocking(batch.apply)
-                    return applied
-                if batch_rows >= STAGE_BATCH_ROWS or loop.time() - batch_started >= STAGE_BATCH_SECONDS:
-                    await adding
-                    await self._blocking(batch.keep)
-                    batch_rows, batch_started = 0, loop.time()
+                    return await staging
         finally:
-            for task in (fetching, adding):
+            for task in (fetching, staging):
                 if task is not None and not task.done():
                     task.cancel()
             await asyncio.gather(
-                *(task for task in (fetching, adding) if task is not None), return_exceptions=True
+                *(task for task in (fetching, staging) if task is not None), return_exceptions=True
             )
             try:
                 await self._blocking(batch.close)
@@ -432,6 +443,24 @@ class SyncEngine:
                 # waits for nothing; a method still running on a worker closes it after).
                 batch.close()
                 raise
+
+    async def _stage(self, batch: PullBatch, pages: asyncio.Queue[StagedPage]) -> Applied:
+        """Gather each page handed over (in SQLite, which lets go of the GIL, on a worker
+        of its own), keep a batch when it is big or old enough, and apply the pull when its
+        last page comes."""
+        loop = asyncio.get_running_loop()
+        batch_rows, batch_started = 0, loop.time()
+        while True:
+            page = await pages.get()
+            await self._blocking(functools.partial(batch.add, page))
+            outcome, rows = page
+            if not outcome.has_more:
+                applied: Applied = await self._blocking(batch.apply)
+                return applied
+            batch_rows += len(rows)
+            if batch_rows >= STAGE_BATCH_ROWS or loop.time() - batch_started >= STAGE_BATCH_SECONDS:
+                await self._blocking(batch.keep)
+                batch_rows, batch_started = 0, loop.time()
 
     async def _open_batch(self) -> PullBatch:
         """A batch for this pull; one opened by a worker after this task was cancelled is
@@ -442,9 +471,6 @@ class SyncEngine:
         except asyncio.CancelledError:
             opening.add_done_callback(_close_opened)
             raise
-
-    async def _gather(self, batch: PullBatch, page: StagedPage) -> None:
-        await self._blocking(functools.partial(batch.add, page))
 
     # --- access records ----------------------------------------------------------------
 
