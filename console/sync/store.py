@@ -924,9 +924,7 @@ class PullBatch:
         swaps in the table it rebuilt."""
         with self._writing(applying=True) as connection:
             kept = connection.execute(text("SELECT staging IS NOT NULL FROM sync_state")).scalar_one()
-            rebuilt = self._reset or _staged_reset(connection)
-            if kept or rebuilt:
-                self._merge_kept(connection)
+            rebuilt = self._merge_kept(connection) if kept or self._reset else False
             staging = self._store._fold_staging(connection, self._outcomes)
             if staging is None:
                 raise RuntimeError("no pull is staged")
