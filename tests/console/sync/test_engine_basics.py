@@ -109,7 +109,7 @@ def test_pages_are_fetched_and_digested_while_a_batch_is_kept(run, consoles, mon
 
 def test_a_batch_that_cannot_be_kept_ends_the_pull_with_nothing_applied(run, consoles, monkeypatch):
     monkeypatch.setattr(sync_engine, "STAGE_BATCH_ROWS", 50)
-    monkeypatch.setattr(sync_engine, "PAGES_AHEAD", 1, )  # the fetching side soon waits on a full queue
+    monkeypatch.setattr(sync_engine, "PAGES_AHEAD", 1)  # the fetching side soon waits on a full queue
     keep = PullBatch.keep
 
     def failing_keep(_batch):
