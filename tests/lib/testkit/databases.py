@@ -15,17 +15,12 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from server.db.migrate import upgrade_to_head
-from testkit.ci import in_ci
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 class PostgresUnavailable(Exception):
     pass
-
-
-def postgres_required() -> bool:
-    return in_ci()
 
 
 def _libpq(url: str) -> str:
