@@ -1,5 +1,6 @@
-"""Sync engine fixtures: a real server (SQLite unless a test asks for both backends) that a
-test may stop and start again on the same port, and headless consoles signed in to it."""
+"""Sync fixtures: a vault and its local store; a real server (SQLite unless a test asks
+for both backends) that a test may stop and start again on the same port, and headless
+consoles signed in to it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from pathlib import Path
 import pytest
 from keyring.backends import fail
 
+from console.sync.store import LocalStore
+from console.vault.keyring_store import KeyringStore
+from console.vault.vault import Vault
 from server.db.migrate import upgrade_to_head
-from testkit.console import installed_keyring
+from testkit.console import FAST_KDF, MemoryKeyring, installed_keyring
 from testkit.console_sync import Consoles, ServerHolder, open_consoles, server_holder
 
 
@@ -18,6 +22,21 @@ from testkit.console_sync import Consoles, ServerHolder, open_consoles, server_h
 def no_keyring() -> Iterator[None]:
     with installed_keyring(fail.Keyring()):
         yield
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Iterator[Vault]:
+    """A fresh vault of its own, opened with a keyring in memory."""
+    vault = Vault.create(
+        tmp_path / "vault", "correct horse battery", keyring=KeyringStore(MemoryKeyring()), kdf=FAST_KDF
+    )
+    yield vault
+    vault.close()
+
+
+@pytest.fixture
+def store(vault: Vault) -> LocalStore:
+    return LocalStore(vault.engine)
 
 
 @pytest.fixture

@@ -10,29 +10,11 @@ import pytest
 from sqlalchemy import event, text
 
 from console.sync.derive import ERASED_SORT_KEY, fold
-from console.sync.store import LocalStore
 from console.vault.database import DATABASE_FILE, autocheckpoint_off, commit_without_flush
-from console.vault.keyring_store import KeyringStore
-from console.vault.vault import Vault
 from shared.sync.client import PullOutcome, SyncProtocolError
 from shared.sync.protocol import Change
-from testkit.console import FAST_KDF, MemoryKeyring
 
 BRANCH = str(uuid.uuid4())
-
-
-@pytest.fixture
-def vault(tmp_path):
-    vault = Vault.create(
-        tmp_path / "vault", "correct horse battery", keyring=KeyringStore(MemoryKeyring()), kdf=FAST_KDF
-    )
-    yield vault
-    vault.close()
-
-
-@pytest.fixture
-def store(vault):
-    return LocalStore(vault.engine)
 
 
 def customer(record_id, version, *, surname="Dlamini", phone="+27831234567", id_number="8001015009087"):

@@ -14,25 +14,8 @@ from sqlalchemy import event
 import console.sync.store as store_module
 from console.sync.derive import fold
 from console.sync.store import LocalStore, StoreClosed
-from console.vault.keyring_store import KeyringStore
-from console.vault.vault import Vault
-from testkit.console import FAST_KDF, MemoryKeyring
 
 from .test_store_apply import customer, held, page
-
-
-@pytest.fixture
-def vault(tmp_path):
-    vault = Vault.create(
-        tmp_path / "vault", "correct horse battery", keyring=KeyringStore(MemoryKeyring()), kdf=FAST_KDF
-    )
-    yield vault
-    vault.close()
-
-
-@pytest.fixture
-def store(vault):
-    return LocalStore(vault.engine)
 
 
 def _write_without_waiting(vault):

@@ -15,26 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from console.sync.derive import fold
 from console.sync.rebuild import REBUILT_TABLE
-from console.sync.store import LocalStore
-from console.vault.keyring_store import KeyringStore
-from console.vault.vault import Vault
-from testkit.console import FAST_KDF, MemoryKeyring
 
 from .test_store_apply import BRANCH, customer, held, page
-
-
-@pytest.fixture
-def vault(tmp_path):
-    vault = Vault.create(
-        tmp_path / "vault", "correct horse battery", keyring=KeyringStore(MemoryKeyring()), kdf=FAST_KDF
-    )
-    yield vault
-    vault.close()
-
-
-@pytest.fixture
-def store(vault):
-    return LocalStore(vault.engine)
 
 
 def starting_over(store, changes, *, has_more=False):
