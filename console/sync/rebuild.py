@@ -49,14 +49,6 @@ def _index_definitions(connection: Connection) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def exists(connection: Connection) -> bool:
-    return bool(
-        connection.exec_driver_sql(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", (REBUILT_TABLE,)
-        ).scalar_one()
-    )
-
-
 def discard(connection: Connection) -> None:
     """Drop a rebuild under way (the pull started over again, or the client was replaced).
     The vault's ``secure_delete`` overwrites the pages it held."""
@@ -71,9 +63,9 @@ def start(connection: Connection) -> None:
 
 def merge(connection: Connection, batch_table: str) -> None:
     """Move a batch of staged changes (``sync_staging``'s columns) into the rebuilt table:
-    a delete removes what an earlier batch put, a put replaces it.  Empties the batch."""
-    if not exists(connection):
-        start(connection)
+    a delete removes what an earlier batch put, a put replaces it.  Empties the batch.
+    The table must exist (:func:`start`): one gone missing fails loudly rather than being
+    made again without the batches kept in it."""
     connection.exec_driver_sql(
         f"DELETE FROM {REBUILT_TABLE} WHERE rowid IN (SELECT r.rowid FROM {batch_table} AS s "
         f"CROSS JOIN {REBUILT_TABLE} AS r ON r.type = s.type AND r.id = s.id WHERE s.op = 'delete')"
@@ -91,8 +83,6 @@ def swap_in(connection: Connection) -> int:
     """Replace the records table with the rebuilt one, with every index the old one had;
     returns how many records it holds.  Pending local work is not carried over: rebasing
     (in the same transaction) writes it again from the outbox."""
-    if not exists(connection):
-        start(connection)
     indexes = _index_definitions(connection)
     connection.exec_driver_sql(f"DROP TABLE {RECORDS_TABLE}")
     connection.exec_driver_sql(f"ALTER TABLE {REBUILT_TABLE} RENAME TO {RECORDS_TABLE}")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from console.sync.derive import fold
 from console.sync.rebuild import REBUILT_TABLE
+from console.sync.store import StoreFailed
 
 from .test_store_apply import BRANCH, customer, held, page
 
@@ -196,3 +197,17 @@ def test_a_screen_reading_meanwhile_keeps_its_snapshot_and_then_sees_the_new_tab
     swapped.set()
     reader.join(10)
     assert seen == [{str(old)}, {str(old)}, {str(new)}]
+
+
+def test_a_rebuild_gone_missing_fails_the_pull_rather_than_start_again_without_its_batches(vault, store):
+    held_before, kept = uuid.uuid4(), uuid.uuid4()
+    store.apply_staged([page(store, [customer(held_before, 1)])])
+    store.stage([starting_over(store, [customer(kept, 1)], has_more=True)])
+    with vault.engine.begin() as connection:
+        connection.exec_driver_sql(f"DROP TABLE {REBUILT_TABLE}")
+    with pytest.raises(StoreFailed):
+        store.apply_staged([page(store, [customer(uuid.uuid4(), 1)])])
+    assert set(held(store)) == {held_before}  # nothing applied
+    _, staging = store.sync_client()
+    assert staging is not None
+    assert staging.reset  # the pull is still where it was
