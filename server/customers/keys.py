@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, Table, Uuid, delete, select
@@ -87,17 +87,23 @@ class CustomerKeyStore:
                 )
 
     async def wrapped_keys(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-        """The wrapped keys of those of ``customer_ids`` that have one.  The ids go to the
-        database as one array (PostgreSQL) or one JSON list (SQLite): a pull asks for a
-        thousand at a time, and as an expanding IN, SQLAlchemy named and converted each."""
+        """The wrapped keys of those of ``customer_ids`` that have one."""
         wanted = {customer_id.hex: customer_id for customer_id in customer_ids}
-        if not wanted:
+        found = await self.wrapped_keys_by_hex(list(wanted))
+        return {wanted[hex_id]: wrapped for hex_id, wrapped in found.items()}
+
+    async def wrapped_keys_by_hex(self, hex_ids: Sequence[str]) -> dict[str, bytes]:
+        """The wrapped keys of those of the customers that have one, each customer named by
+        the 32 lowercase hex digits of their id.  The ids go to the database as one array
+        (PostgreSQL) or one JSON list (SQLite): a pull asks for a thousand at a time, and
+        as an expanding IN, SQLAlchemy named and converted each."""
+        if not hex_ids:
             return {}
         async with self.database.transaction() as connection:
             rows = await rows_with_uuid_in(
-                connection, "customer_id, wrapped_key FROM customer_keys", "customer_id", list(wanted)
+                connection, "customer_id, wrapped_key FROM customer_keys", "customer_id", hex_ids
             )
-        return {wanted[uuid_hex(customer_id)]: bytes(wrapped) for customer_id, wrapped in rows}
+        return {uuid_hex(customer_id): bytes(wrapped) for customer_id, wrapped in rows}
 
     async def store(self, customer_id: uuid.UUID, wrapped_key: bytes, now: dt.datetime) -> bytes:
         """Keep a new customer's key (committed at once); if one exists, it wins and is returned."""

@@ -14,44 +14,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from server.customers.keys import CustomerKeyStore
 from server.customers.tables import customers
 from server.customers.vault import CustomerVault
-from server.db.raw import unconverted, utc_iso, uuid_text
+from server.db.raw import unconverted, utc_iso, uuid_hex, uuid_text
 from server.sync.answer import json_string
 from server.sync.scope import branch_bucket
 from shared.canonical import dumps_canonical
 from shared.customers import Customer
+
+_CUSTOMER_JSON = b'{"id":"%s","branch_id":"%s","status":%s,"fields":%s,"created_at":"%s","updated_at":"%s"}'
 
 
 class CustomerStore:
     def __init__(self, vault: CustomerVault, keys: CustomerKeyStore) -> None:
         self.vault = vault
         self.keys = keys
-
-    def _encode(self, row: Row[Any], wrapped_key: bytes | None) -> bytes:
-        """One customer as a device receives it, as a JSON object.  The opened personal
-        fields are the canonical JSON they were sealed as, authenticated by the data key,
-        so they go in as they are.  A customer whose key was destroyed comes out with no
-        personal fields, whatever the row still holds."""
-        fields = b"null"
-        if row.personal is not None and wrapped_key is not None:
-            key = self.vault.unwrap(row.id, wrapped_key)
-            fields = self.vault.open(row.id, key, row.personal)
-        return b"".join(
-            (
-                b'{"id":"',
-                str(row.id).encode(),
-                b'","branch_id":"',
-                uuid_text(row.branch_id).encode(),
-                b'","status":',
-                json_string(row.status),
-                b',"fields":',
-                fields,
-                b',"created_at":"',
-                utc_iso(row.created_at).encode(),
-                b'","updated_at":"',
-                utc_iso(row.updated_at).encode(),
-                b'"}',
-            )
-        )
 
     sync_columns = (
         unconverted(customers.c.branch_id),
@@ -63,15 +38,52 @@ class CustomerStore:
     """What the sync feed reads for :meth:`encoded`, without converting them into Python
     objects only to turn them back into text."""
 
-    async def encoded(self, rows: Sequence[Row[Any]]) -> list[bytes]:
-        """Customers as JSON objects: rows with ``id`` (a UUID) and the columns of
-        :attr:`sync_columns`, read converted or not."""
-        keys = await self.keys.wrapped_keys(row.id for row in rows if row.personal is not None)
-        return [self._encode(row, keys.get(row.id)) for row in rows]
+    async def encoded(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+        """Customers as a device receives them, as JSON objects, from rows of the feed's
+        (position, id, version) and then :attr:`sync_columns`, values converted or not.
+        The opened personal fields are the canonical JSON they were sealed as,
+        authenticated by the data key, so they go in as they are.  A customer whose key
+        was destroyed comes out with no personal fields, whatever the row still holds."""
+        hex_ids = [uuid_hex(row[1]) for row in rows]
+        keys = await self.keys.wrapped_keys_by_hex(
+            [hex_id for hex_id, row in zip(hex_ids, rows, strict=True) if row[5] is not None]
+        )
+        open_fields = self.vault.open_fields
+        encoded: list[bytes] = []
+        for hex_id, (_, _, _, branch_id, status, personal, created_at, updated_at) in zip(
+            hex_ids, rows, strict=True
+        ):
+            wrapped_key = keys.get(hex_id) if personal is not None else None
+            fields = b"null" if wrapped_key is None else open_fields(hex_id, wrapped_key, personal)
+            encoded.append(
+                _CUSTOMER_JSON
+                % (
+                    uuid_text(hex_id).encode(),
+                    uuid_text(branch_id).encode(),
+                    json_string(status),
+                    fields,
+                    utc_iso(created_at).encode(),
+                    utc_iso(updated_at).encode(),
+                )
+            )
+        return encoded
 
     async def records(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-        """Customers as a device receives them (JSON-ready)."""
-        return [json.loads(encoded) for encoded in await self.encoded(rows)]
+        """Customers (whole rows of the table) as a device receives them (JSON-ready)."""
+        feed_rows = [
+            (
+                row.position,
+                row.id,
+                row.version,
+                row.branch_id,
+                row.status,
+                row.personal,
+                row.created_at,
+                row.updated_at,
+            )
+            for row in rows
+        ]
+        return [json.loads(encoded) for encoded in await self.encoded(feed_rows)]
 
     async def record(self, row: Row[Any]) -> dict[str, Any]:
         return (await self.records([row]))[0]

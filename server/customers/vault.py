@@ -7,6 +7,8 @@ import uuid
 
 from shared.crypto import KeyUnwrapper, generate_aes_key, keyed_hash, open_sealed, seal, wrap_key
 
+_CONTEXT = b"kluis/customer/"
+
 
 class CustomerVault:
     """Each customer's personal fields are sealed under a data key of their own, kept
@@ -19,7 +21,7 @@ class CustomerVault:
 
     @staticmethod
     def _context(customer_id: uuid.UUID) -> bytes:
-        return b"kluis/customer/" + customer_id.bytes
+        return _CONTEXT + customer_id.bytes
 
     def new_key(self, customer_id: uuid.UUID) -> tuple[bytes, bytes]:
         """A fresh data key and its wrapped form."""
@@ -34,6 +36,12 @@ class CustomerVault:
 
     def open(self, customer_id: uuid.UUID, key: bytes, personal: bytes) -> bytes:
         return open_sealed(key, personal, self._context(customer_id))
+
+    def open_fields(self, customer_hex: str, wrapped_key: bytes, personal: bytes) -> bytes:
+        """Unwrap a customer's data key and open their personal fields with it, the customer
+        named by the 32 hex digits of their id (as a pull reads them)."""
+        context = _CONTEXT + bytes.fromhex(customer_hex)
+        return open_sealed(self._unwrapper.unwrap(wrapped_key, context), personal, context)
 
     def search_hash(self, kind: str, value: str) -> bytes:
         """The keyed hash of a normalised ID number, passport (``COUNTRY:NUMBER``) or phone."""

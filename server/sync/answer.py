@@ -24,7 +24,7 @@ def _change(change: FeedChange) -> bytes:
     head = b'{"op":"%s","type":%s,"id":"%s",' % (
         change.op.encode(),
         json_string(change.type),
-        str(change.id).encode(),
+        change.record_id.encode(),
     )
     if change.encoded is None:
         return head + b'"version":null,"data":null}'

@@ -9,11 +9,13 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from operator import itemgetter
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import ColumnElement, Row, Select, Table, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from server.db.raw import unconverted, uuid_text
 from server.sync.cursor import Cursor, FeedKey
 from server.sync.positions import read_watermark
 from server.sync.scope import Scope
@@ -22,7 +24,13 @@ from server.sync.tables import sync_tombstones
 DELETE, PUT = 0, 1
 
 Encoder = Callable[[Sequence[Row[Any]]], Awaitable[list[bytes]]]
-"""Given rows of (position, id, version, *columns), the JSON object a device receives for each."""
+"""Given rows of (position, id, version, *columns), the JSON object a device receives for
+each.  The id is as the driver gives it (see :mod:`server.db.raw`), not converted."""
+
+SortKey = tuple[int, int, Any, int]
+"""(position, type code, record id as the driver gives it, kind): the feed's order.  Within
+one database the driver gives every id in one form (32 hex digits on SQLite, ``uuid.UUID``
+on PostgreSQL), and both compare in the order the database sorts them."""
 
 
 @dataclass(frozen=True)
@@ -38,14 +46,20 @@ class SyncedType:
     encode: Encoder
 
 
-@dataclass(frozen=True)
-class FeedChange:
+class FeedChange(NamedTuple):
+    """One change as a device receives it.  A tuple, because a pull makes thousands."""
+
     op: Literal["put", "delete"]
     type: str
-    id: uuid.UUID
+    record_id: str
+    """The record's UUID in its canonical text form."""
     version: int | None
     encoded: bytes | None
     """The record's data as a JSON object (``None`` for a deletion)."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        return uuid.UUID(self.record_id)
 
     @property
     def data(self) -> dict[str, Any] | None:
@@ -97,6 +111,7 @@ class ChangeFeed:
         if len(set(codes)) != len(codes) or len({synced.name for synced in types}) != len(types):
             raise ValueError("synced types need distinct names and codes")
         self.types = {synced.code: synced for synced in types}
+        self._names = {synced.code: synced.name for synced in types}
 
     def _records(
         self, synced: SyncedType, scope: Scope, cursor: Cursor, watermark: int, limit: int
@@ -111,7 +126,7 @@ class ChangeFeed:
         if scope.buckets is not None:
             conditions.append(table.c.bucket.in_(sorted(scope.buckets)))
         return (
-            select(table.c.position, table.c.id, table.c.version, *synced.columns)
+            select(table.c.position, unconverted(table.c.id), table.c.version, *synced.columns)
             .where(*conditions)
             .order_by(table.c.position, table.c.id)
             .limit(limit)
@@ -124,7 +139,7 @@ class ChangeFeed:
         if scope.buckets is not None:
             conditions.append(t.bucket.in_(sorted(scope.buckets)))
         return (
-            select(t.position, t.record_type, t.record_id)
+            select(t.position, t.record_type, unconverted(t.record_id))
             .where(*conditions)
             .order_by(t.position, t.record_type, t.record_id)
             .limit(limit)
@@ -132,19 +147,19 @@ class ChangeFeed:
 
     async def _next(
         self, connection: AsyncConnection, scope: Scope, cursor: Cursor, watermark: int, limit: int
-    ) -> list[tuple[FeedKey, Row[Any] | None]]:
+    ) -> list[tuple[SortKey, Row[Any] | None]]:
         """The next ``limit`` changes in feed order: each type's and the tombstones' next
         ``limit`` in index order, merged."""
-        streams: list[list[tuple[FeedKey, Row[Any] | None]]] = []
-        for synced in self.types.values():
+        streams: list[list[tuple[SortKey, Row[Any] | None]]] = []
+        for code, synced in self.types.items():
             rows = (await connection.execute(self._records(synced, scope, cursor, watermark, limit))).all()
-            streams.append([(FeedKey(int(row[0]), synced.code, _uuid(row[1]), PUT), row) for row in rows])
+            streams.append([((row[0], code, row[1], PUT), row) for row in rows])
         tombstones = (await connection.execute(self._tombstones(scope, cursor, watermark, limit))).all()
-        streams.append(
-            [(FeedKey(int(row[0]), int(row[1]), _uuid(row[2]), DELETE), None) for row in tombstones]
-        )
-        merged = heapq.merge(*streams, key=lambda item: item[0])
-        return list(itertools.islice(merged, limit))
+        streams.append([((row[0], row[1], row[2], DELETE), None) for row in tombstones])
+        streams = [stream for stream in streams if stream]
+        if len(streams) == 1:
+            return streams[0][:limit]
+        return list(itertools.islice(heapq.merge(*streams, key=itemgetter(0)), limit))
 
     async def page(
         self, connection: AsyncConnection, scope: Scope, cursor: Cursor | None, limit: int
@@ -162,8 +177,9 @@ class ChangeFeed:
         found = await self._next(connection, scope, cursor, watermark, limit)
         changes = await self._encode(found)
         if len(found) == limit:
-            last = found[-1][0]
-            next_cursor = Cursor(scope.key, last.position, after=last)
+            position, code, record_id, kind = found[-1][0]
+            last = FeedKey(position, code, _uuid(record_id), kind)
+            next_cursor = Cursor(scope.key, position, after=last)
             return FeedPage(changes, next_cursor, has_more=True, reset=reset, watermark=watermark)
         return FeedPage(
             changes, Cursor(scope.key, watermark), has_more=False, reset=reset, watermark=watermark
@@ -176,24 +192,22 @@ class ChangeFeed:
             return False
         return bool(await self._next(connection, scope, cursor, 2**63 - 1, 1))
 
-    async def _encode(self, found: list[tuple[FeedKey, Row[Any] | None]]) -> list[FeedChange]:
+    async def _encode(self, found: list[tuple[SortKey, Row[Any] | None]]) -> list[FeedChange]:
         by_type: dict[int, list[Row[Any]]] = {}
         for key, row in found:
             if row is not None:
-                by_type.setdefault(key.record_type, []).append(row)
+                by_type.setdefault(key[1], []).append(row)
         encoded: dict[int, Iterator[bytes]] = {
             code: iter(await self.types[code].encode(rows)) for code, rows in by_type.items()
         }
+        names = self._names
         changes: list[FeedChange] = []
-        for key, row in found:
-            synced = self.types.get(key.record_type)
-            name = synced.name if synced is not None else "unknown"
+        for (_, code, record_id, _), row in found:
+            text_id = uuid_text(record_id)
             if row is None:
-                changes.append(FeedChange("delete", name, key.record_id, None, None))
+                changes.append(FeedChange("delete", names.get(code, "unknown"), text_id, None, None))
             else:
-                changes.append(
-                    FeedChange("put", name, key.record_id, int(row.version), next(encoded[key.record_type]))
-                )
+                changes.append(FeedChange("put", names[code], text_id, int(row.version), next(encoded[code])))
         return changes
 
 

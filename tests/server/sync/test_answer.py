@@ -32,8 +32,8 @@ def test_changes_are_spliced_into_the_model_encoding():
     answer = PullAnswer(
         envelope(),
         [
-            FeedChange("put", "customer", put_id, 4, json.dumps(record).encode()),
-            FeedChange("delete", "customer", gone_id, None, None),
+            FeedChange("put", "customer", str(put_id), 4, json.dumps(record).encode()),
+            FeedChange("delete", "customer", str(gone_id), None, None),
         ],
     )
     parsed = PullResponse.model_validate_json(answer.to_json())
@@ -50,7 +50,7 @@ def test_an_empty_page_is_the_model_itself():
 
 def test_a_put_without_a_version_or_an_envelope_with_changes_is_refused():
     with pytest.raises(ValueError, match="version"):
-        PullAnswer(envelope(), [FeedChange("put", "customer", uuid.uuid4(), None, b"{}")]).to_json()
+        PullAnswer(envelope(), [FeedChange("put", "customer", str(uuid.uuid4()), None, b"{}")]).to_json()
     change = {"op": "delete", "type": "customer", "id": str(uuid.uuid4())}
     with pytest.raises(ValueError, match="empty changes"):
         PullAnswer(envelope(changes=[change]), []).to_json()
