@@ -33,10 +33,13 @@ def fold(text: str) -> str:
 
 class Deriver:
     def __init__(self, search_key: bytes) -> None:
-        self._key = search_key
+        # Keyed once: each hash then starts from a copy (a first sync hashes two numbers a record).
+        self._keyed = hmac.new(search_key, digestmod=hashlib.sha256)
 
     def search_hash(self, kind: str, value: str) -> bytes:
-        return hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
+        keyed = self._keyed.copy()
+        keyed.update(f"{kind}\x00{value}".encode())
+        return keyed.digest()
 
     def phone_hash(self, phone: str) -> bytes | None:
         """The hash of a phone number as a customer record holds it, or None if it is not one."""
