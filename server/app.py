@@ -36,8 +36,9 @@ class Application:
         self.sync.notifier.start(self.sync.database.url)
 
     async def release(self) -> None:
-        """First step of shutdown: release long-polls so their connections can close."""
-        await self.sync.notifier.close()
+        """First step of shutdown: release long-polls so their connections can close, and
+        stop reading pull pages ahead."""
+        await self.sync.release()
 
     async def close(self) -> None:
         """Last step of shutdown, once no request is running."""

@@ -23,6 +23,7 @@ from server.auth.authorizer import Principal
 from server.db.engine import Database
 from server.http.errors import HTTPError
 from server.logs import fields
+from server.sync.ahead import PagesAhead
 from server.sync.answer import PullAnswer
 from server.sync.cursor import Cursor, InvalidCursor
 from server.sync.feed import ChangeFeed, FeedPage
@@ -89,6 +90,12 @@ class SyncService:
         self.notifier = notifier
         self.handlers = dict(handlers)
         self.clock = clock
+        self.ahead = PagesAhead(self._read_page)
+
+    async def release(self) -> None:
+        """Release long-polls and stop reading ahead (shutdown; may come twice)."""
+        await self.notifier.close()
+        await self.ahead.close()
 
     # -- clients -------------------------------------------------------------------------
 
@@ -234,12 +241,20 @@ class SyncService:
         """The pull answer as a model, read back from the bytes the API would send."""
         return PullResponse.model_validate_json((await self.answer_pull(principal, request)).to_json())
 
+    async def _read_page(self, scope: Scope, cursor: Cursor | None, limit: int) -> FeedPage:
+        async with self.database.snapshot() as connection:
+            return await self.feed.page(connection, scope, cursor, limit)
+
     async def answer_pull(self, principal: Principal, request: PullRequest) -> PullAnswer:
         check_protocol(request.schema_version)
         client = await self._client(principal, request.client_id)
         scope = scope_of(principal)
+        page = await self.ahead.take(client.client_id, request.cursor, scope, request.limit)
+        if page is None:
+            page = await self._read_page(scope, self._cursor(request.cursor), request.limit)
+        # Read after the page, perhaps long after (read ahead): anything this client's
+        # mutations did that the page does not show sits at or above its watermark.
         async with self.database.snapshot() as connection:
-            page = await self.feed.page(connection, scope, self._cursor(request.cursor), request.limit)
             confirmed = await self._confirmed(connection, client.client_id, page)
             rejected = (
                 await connection.execute(
@@ -267,6 +282,7 @@ class SyncService:
             has_more=page.has_more,
             server_time=self.clock(),
         )
+        self.ahead.read_after(client.client_id, page, scope, request.limit)
         return PullAnswer(envelope, page.changes)
 
     async def _confirmed(self, connection: AsyncConnection, client_id: uuid.UUID, page: FeedPage) -> int:
