@@ -17,7 +17,8 @@ runs.  Figures, each beside a baseline measured in the same run:
 Afterwards the server's half of a pull (the feed query and materialising pages) runs
 in-process under cProfile; its top functions are printed, to show where server time goes.
 
-``KLUIS_BENCH_SYNC_RECORDS`` (default 600000) sets the number of customers.
+``KLUIS_BENCH_SYNC_RECORDS`` (default 600000) sets the number of customers;
+``KLUIS_BENCH_SYNC_BACKENDS`` (default ``sqlite,postgresql``) which servers to run.
 Run with ``python tests/bench/run.py sync`` or alone: ``python tests/bench/bench_sync.py``."""
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from shared.canonical import dumps_canonical  # noqa: E402
 from testkit.console_sync import feed_position, seed_customers  # noqa: E402
 
 RECORDS = int(os.environ.get("KLUIS_BENCH_SYNC_RECORDS", "600000"))
+BACKENDS = os.environ.get("KLUIS_BENCH_SYNC_BACKENDS", "sqlite,postgresql").lower().split(",")
 CHANGED_SHARE = 0.01
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TICK = 0.005
@@ -169,6 +171,12 @@ def _peak_rss_mib() -> float:
     return _status_mib("VmHWM")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, from /proc/PID/stat."""
+    after_name = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(after_name[11]) + int(after_name[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Timed:
     """Where the console's time went: seconds inside worker-thread calls (parse, stage,
     apply) and inside requests (waiting for the server), by kind."""
@@ -231,7 +239,9 @@ async def _timed_fold(engine: Any) -> float:
     return time.perf_counter() - started
 
 
-async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: str, pipe: Any) -> None:
+async def _console(
+    base_url: str, ca_file: str, login: dict[str, Any], profile: str, server_pid: int, pipe: Any
+) -> None:
     from console.auth.api import IdentityAPI
     from console.auth.device import DeviceKey
     from console.auth.local import LocalVaults, OnlineGrant
@@ -279,11 +289,15 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
     idle_stall = await ticker.stop()
     rss_before = _rss_mib()
     ticker.start()
+    cpu_before = (_cpu_seconds(os.getpid()), _cpu_seconds(server_pid))
     started = time.perf_counter()
     applied = await engine.sync_once()
     seconds = time.perf_counter() - started
+    cpu_after = (_cpu_seconds(os.getpid()), _cpu_seconds(server_pid))
     stall = await ticker.stop()
     result = {
+        "console_cpu": cpu_after[0] - cpu_before[0],
+        "server_cpu": cpu_after[1] - cpu_before[1],
         "records": applied.changes,
         "seconds": seconds,
         "stall": stall,
@@ -325,11 +339,13 @@ async def _console(base_url: str, ca_file: str, login: dict[str, Any], profile: 
     await client.aclose()
 
 
-def console_main(base_url: str, ca_file: str, login: dict[str, Any], profile: str, pipe: Any) -> None:
+def console_main(
+    base_url: str, ca_file: str, login: dict[str, Any], profile: str, server_pid: int, pipe: Any
+) -> None:
     from PySide6.QtCore import QCoreApplication
 
     app = QCoreApplication([])
-    asyncio.run(_console(base_url, ca_file, login, profile, pipe))
+    asyncio.run(_console(base_url, ca_file, login, profile, server_pid, pipe))
     del app
 
 
@@ -449,7 +465,8 @@ def run_backend(name: str, database_url: str, report: Report, work: Path) -> Non
     console_pipe, console_end = spawn.Pipe()
     login = {"username": staff.username, "password": staff.password, "recovery_code": staff.recovery_codes[0]}
     console = spawn.Process(
-        target=console_main, args=(base_url, ca_file, login, str(data_dir / "console"), console_end)
+        target=console_main,
+        args=(base_url, ca_file, login, str(data_dir / "console"), server.pid, console_end),
     )
     console.start()
     try:
@@ -467,6 +484,10 @@ def run_backend(name: str, database_url: str, report: Report, work: Path) -> Non
     print(f"  {name}: console time by step (seconds; requests overlap with staging):")
     for step, seconds in sorted(first["breakdown"].items(), key=lambda item: -item[1]):
         print(f"    {step:<40} {seconds:8.2f}")
+    print(
+        f"  {name}: CPU time during the initial sync of {first['seconds']:.2f} s: console process "
+        f"{first['console_cpu']:.2f} s, server process {first['server_cpu']:.2f} s"
+    )
     print(f"  {name}: the longest stall came while these ran: {', '.join(first['stalled_during']) or 'none'}")
     print(f"  {name}: re-sync time by step (seconds):")
     for step, seconds in sorted(second["breakdown"].items(), key=lambda item: -item[1]):
@@ -576,8 +597,9 @@ def run(report: Report) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     _importable()
     with tempfile.TemporaryDirectory(prefix="kluis-bench-sync-") as work:
-        run_backend("SQLite", f"sqlite:///{Path(work) / 'kluis.db'}", report, Path(work))
-        postgres = _postgres_database()
+        if "sqlite" in BACKENDS:
+            run_backend("SQLite", f"sqlite:///{Path(work) / 'kluis.db'}", report, Path(work))
+        postgres = _postgres_database() if "postgresql" in BACKENDS else None
         if postgres is not None:
             url, drop = postgres
             try:
