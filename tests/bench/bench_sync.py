@@ -208,6 +208,8 @@ class Timed:
                 ended = loop.time()
                 name = f"a generation-{info['generation']} collection of {(ended - started) * 1000:.0f} ms"
                 self.spans.append((name, started, ended))
+                step = f"garbage collection, generation {info['generation']}"
+                self.seconds[step] = self.seconds.get(step, 0.0) + ended - started
 
         gc.callbacks.append(collection)
 
