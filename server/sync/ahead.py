@@ -9,8 +9,10 @@ repeats a cursor after a lost answer, changed grants, a request that reaches ano
 server instance, a read that failed.
 
 A page read ahead is one the client could have asked for at that moment, so it is as
-correct as any, merely older.  None is kept longer than :data:`KEEP_SECONDS`, nor for more
-than :data:`CLIENTS` clients at once (the oldest goes first)."""
+correct as any, merely older: whatever changed meanwhile (an erasure too) reaches the
+client on a later page, as it would have had the client asked then.  None is kept longer
+than :data:`KEEP_SECONDS`, nor for more than :data:`CLIENTS` clients at once (the oldest
+goes first)."""
 
 from __future__ import annotations
 
