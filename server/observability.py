@@ -1,13 +1,15 @@
-"""Metrics (Prometheus) and the access log, fed by the HTTP listeners."""
+"""Metrics (Prometheus) and the access log, fed by the HTTP listeners (and the sync
+service's pages read ahead)."""
 
 from __future__ import annotations
 
 import bisect
 import itertools
 import logging
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -89,6 +91,39 @@ class RequestTally(Collector):
         )
 
 
+class ReadAheadTally(Collector):
+    """Pull pages read ahead (``server/sync/ahead.py``): how many were handed over, how
+    many were not, and how many are held now, read from the sync service when scraped."""
+
+    def __init__(self) -> None:
+        self.source: Callable[[], tuple[int, int, int]] | None = None
+        """(used, missed, held); set once the sync service exists."""
+
+    def describe(self) -> list[Metric]:
+        return [self._pages_family(), self._held_family()]
+
+    def collect(self) -> list[Metric]:
+        pages, held = self._pages_family(), self._held_family()
+        if self.source is not None:
+            used, missed, holding = self.source()
+            pages.add_metric(["used"], used)
+            pages.add_metric(["missed"], missed)
+            held.add_metric([], holding)
+        return [pages, held]
+
+    @staticmethod
+    def _pages_family() -> CounterMetricFamily:
+        return CounterMetricFamily(
+            "kluis_sync_pages_read_ahead",
+            "Pull pages read ahead for a client: handed to its next request (used) or not (missed).",
+            labels=["outcome"],
+        )
+
+    @staticmethod
+    def _held_family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("kluis_sync_pages_read_ahead_held", "Pull pages read ahead and held now.")
+
+
 class Metrics:
     """The server's metrics, in a registry of their own (several servers may share a process)."""
 
@@ -96,6 +131,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.tally = RequestTally()
         self.registry.register(self.tally)
+        self.read_ahead = ReadAheadTally()
+        self.registry.register(self.read_ahead)
         self.open_connections = Gauge(
             "kluis_http_open_connections",
             "Connections being served.",

@@ -90,6 +90,7 @@ class KluisServer:
             audit=audit,
         )
         self.application = application = build_application(state)
+        self.metrics.read_ahead.source = application.sync.ahead.counts
         await application.start()
         self.audit_worker = AuditWorker(
             audit,

@@ -68,6 +68,10 @@ class PagesAhead:
     def __len__(self) -> int:
         return len(self._ahead)
 
+    def counts(self) -> tuple[int, int, int]:
+        """(used, missed, held now), for the metrics."""
+        return self.used, self.missed, len(self._ahead)
+
     def read_after(self, client_id: uuid.UUID, page: FeedPage, scope: Scope, limit: int) -> None:
         """``page`` was answered to ``client_id``: start reading the one after it, if any."""
         self._discard(client_id)

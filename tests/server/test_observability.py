@@ -51,3 +51,18 @@ def test_latency_buckets_are_cumulative_with_the_sum_and_count():
     assert buckets == expected
     assert samples["kluis_http_request_duration_seconds_count"][route] == len(durations)
     assert abs(samples["kluis_http_request_duration_seconds_sum"][route] - sum(durations)) < 1e-9
+
+
+def test_pages_read_ahead_are_read_from_the_sync_service_when_scraped():
+    metrics = Metrics()
+    assert "kluis_sync_pages_read_ahead_total" not in scraped(metrics)  # no sync service yet
+    counts = [3, 1, 2]
+    metrics.read_ahead.source = lambda: (counts[0], counts[1], counts[2])
+    samples = scraped(metrics)
+    assert samples["kluis_sync_pages_read_ahead_total"] == {
+        (("outcome", "used"),): 3.0,
+        (("outcome", "missed"),): 1.0,
+    }
+    assert samples["kluis_sync_pages_read_ahead_held"] == {(): 2.0}
+    counts[0] = 7
+    assert scraped(metrics)["kluis_sync_pages_read_ahead_total"][(("outcome", "used"),)] == 7.0

@@ -10,7 +10,9 @@ import datetime as dt
 import logging
 import uuid
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.auth.keystore import ServerKeys
 from server.auth.permissions import permissions_of
@@ -20,6 +22,7 @@ from server.sync.ahead import PagesAhead
 from server.sync.cursor import Cursor
 from server.sync.feed import FeedPage
 from server.sync.scope import Scope
+from server.tls import client_context
 from testkit.sync import customer_fields, make_register
 from testkit.sync_world import Replica, World, build_service, make_world
 
@@ -247,3 +250,40 @@ async def test_a_repeated_cursor_other_size_or_changed_grants_read_afresh(world)
     reader.apply_page(widened)
     await pull_to_the_end(world, reader)
     assert reader.confirmed == await server_state(world)
+
+
+# --- through a running server, as operators see it --------------------------------------
+
+
+def scrape(server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    _, port = server.metrics_address
+    with httpx.Client(verify=client_context(server.ca_file)) as client:
+        text = client.get(f"https://localhost:{port}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("kluis_sync_pages_read_ahead")
+    }
+
+
+def test_the_metrics_count_pages_read_ahead_used_and_missed(sign_in, sync_server):
+    teller = sign_in("thabo", "teller")
+    console = teller.console()
+    for number in range(5):
+        console.create_customer(teller.branch_id, first_names=f"Metric{number}")
+    console.push()
+    console.pull_until(lambda c: len(c.customers()) == 5)
+    console.pull_page(2)  # nothing new: a last page, nothing read after it
+    counts = scrape(sync_server)
+    used = counts[("kluis_sync_pages_read_ahead_total", (("outcome", "used"),))]
+    missed = counts[("kluis_sync_pages_read_ahead_total", (("outcome", "missed"),))]
+    assert (used, missed) == (0, 0)  # one page of up to 1000 had nothing after it
+
+    other = sign_in("lindiwe", "teller").console()
+    pages = other.pull(limit=2)
+    assert [len(page.changes) for page in pages] == [2, 2, 1]
+    counts = scrape(sync_server)
+    assert counts[("kluis_sync_pages_read_ahead_total", (("outcome", "used"),))] == 2
+    assert counts[("kluis_sync_pages_read_ahead_total", (("outcome", "missed"),))] == 0
+    assert counts[("kluis_sync_pages_read_ahead_held", ())] == 0
