@@ -9,11 +9,11 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import event
 
 import console.sync.store as store_module
 from console.sync.derive import fold
 from console.sync.store import LocalStore, StoreClosed
+from testkit.console_sync import statements_run
 
 from .test_store_apply import customer, held, page
 
@@ -138,18 +138,9 @@ def test_a_batch_on_a_closed_vault_refuses_at_once(vault):
 def test_gathering_reads_ahead_every_index_a_changed_column_moves(vault, store, monkeypatch):
     record = uuid.uuid4()
     store.apply_staged([page(store, [customer(record, 1)])])
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_):
-        statements.append(statement)
-
-    event.listen(vault.engine, "before_cursor_execute", seen)
-    try:
-        with store.open_pull() as batch:
-            batch.add(page(store, [customer(record, 2, surname="Zulu", phone="+27839999999")]))
-            batch.apply()
-    finally:
-        event.remove(vault.engine, "before_cursor_execute", seen)
+    with statements_run(vault.engine) as statements, store.open_pull() as batch:
+        batch.add(page(store, [customer(record, 2, surname="Zulu", phone="+27839999999")]))
+        batch.apply()
     [read_ahead] = [s for s in statements if "INDEXED BY" in s]
     for index in ("sync_records_sorted", "sync_records_id_hash", "sync_records_phone_hash"):
         assert f"INDEXED BY {index}" in read_ahead

@@ -10,12 +10,13 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from console.sync.derive import fold
 from console.sync.rebuild import REBUILT_TABLE
 from console.sync.store import StoreFailed
+from testkit.console_sync import statements_run
 
 from .test_store_apply import BRANCH, customer, held, page
 
@@ -122,18 +123,9 @@ def test_a_start_over_cut_short_resumes_into_its_rebuild_without_reading_ahead(v
         batch.add(starting_over(store, [customer(first, 1)], has_more=True))
         batch.keep()
     # The connection was lost here; the next pull continues after the kept batch.
-    statements: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_):
-        statements.append(statement)
-
-    event.listen(vault.engine, "before_cursor_execute", seen)
-    try:
-        with store.open_pull() as batch:
-            batch.add(page(store, [customer(second, 1)]))
-            applied = batch.apply()
-    finally:
-        event.remove(vault.engine, "before_cursor_execute", seen)
+    with statements_run(vault.engine) as statements, store.open_pull() as batch:
+        batch.add(page(store, [customer(second, 1)]))
+        applied = batch.apply()
     assert applied.reset
     assert set(held(store)) == {first, second}
     assert not [statement for statement in statements if "INDEXED BY" in statement]

@@ -11,12 +11,14 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
+from sqlalchemy.engine import Engine
 
 from console.auth.api import IdentityAPI
 from console.auth.device import DeviceKey
@@ -294,6 +296,21 @@ class ServerHolder:
         assert self.current is None
         self.current = self._last = restart(self._last)
         return self.current
+
+
+@contextmanager
+def statements_run(engine: Engine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends to the database inside the block, in order."""
+    statements: list[str] = []
+
+    def seen(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
 
 
 def server_holder(tmp_path: Path, url: str, **settings: Any) -> Iterator[ServerHolder]:
