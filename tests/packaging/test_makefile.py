@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 
+from testkit.ci import unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = '#!/bin/sh\necho "QT_QPA_PLATFORM=${QT_QPA_PLATFORM-unset}"\n'
-
-pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 
 
 @pytest.fixture
 def venv(tmp_path: Path) -> Path:
     """A directory the Makefile takes for an installed .venv: its stamp is newer than the
     pinned dependencies, and python and pytest only print the platform they were given."""
+    if shutil.which("make") is None:
+        unavailable("make is not installed")
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     for name in ("python", "pytest"):
