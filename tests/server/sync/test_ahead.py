@@ -287,3 +287,22 @@ def test_the_metrics_count_pages_read_ahead_used_and_missed(sign_in, sync_server
     assert counts[("kluis_sync_pages_read_ahead_total", (("outcome", "used"),))] == 2
     assert counts[("kluis_sync_pages_read_ahead_total", (("outcome", "missed"),))] == 0
     assert counts[("kluis_sync_pages_read_ahead_held", ())] == 0
+
+
+def test_shutting_the_server_down_stops_what_it_reads_ahead(sign_in, sync_server):
+    teller = sign_in("palesa", "teller")
+    console = teller.console()
+    for number in range(3):
+        console.create_customer(teller.branch_id, first_names=f"Down{number}")
+    console.push()
+    console.pull_until(lambda c: len(c.customers()) == 3)
+    reader = sign_in("kagiso", "teller").console()
+    assert reader.pull_page(2).has_more
+    ahead = sync_server.server.application.sync.ahead
+    assert len(ahead) == 1
+    [held] = ahead._ahead.values()
+    # The server's own shutdown, on its still-running loop (closing the loop would cancel
+    # whatever was left anyway, and so prove nothing).
+    sync_server.run(sync_server.server.shutdown())
+    assert len(ahead) == 0
+    assert held.reading.done()
